@@ -14,9 +14,10 @@ SYSCONFDIR ?= /etc
 DOCDIR ?= $(PREFIX)/share/doc/segel
 CC ?= cc
 
+comma := ,
 PKGS := libconfig openssl libetpan sqlite3 libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS := $(filter-out -specs=% -Wl$(comma)-z$(comma)relro -Wl$(comma)-z$(comma)now,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wno-unused-parameter

@@ -1,0 +1,263 @@
+/*
+ * certs.c - adding and listing certificates and PKCS#12 identities.
+ *
+ * A PKCS#12 is opened with its passphrase (falling back to OpenSSL's
+ * legacy provider for the RC2/3DES files older CAs still issue); its key
+ * is re-encrypted as PKCS#8 with scrypt and AES-256-CBC under the master
+ * passphrase before it touches the database.  Each change runs in one
+ * transaction with its audit record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pkcs12.h>
+#include <openssl/provider.h>
+#include <openssl/x509v3.h>
+
+#include "ksint.h"
+#include "util/secmem.h"
+
+/* scrypt cost: N = 2^15, r = 8, p = 1 (about 32 MiB, tens of ms). */
+#define SCRYPT_N 32768
+#define SCRYPT_R 8
+#define SCRYPT_P 1
+
+static int
+begin(struct keystore *ks)
+{
+	return ks_exec(ks, "BEGIN IMMEDIATE");
+}
+
+static int
+finish(struct keystore *ks, int r)
+{
+	if (r == 0 && ks_exec(ks, "COMMIT") == 0)
+		return 0;
+	(void)ks_exec(ks, "ROLLBACK");
+	return r ? r : SG_ERR_STORE;
+}
+
+int
+keystore_add_anchor(struct keystore *ks, X509 *ca)
+{
+	long long id;
+	int r;
+
+	if (X509_check_ca(ca) == 0 || X509_check_issued(ca, ca) != X509_V_OK)
+		return SG_ERR_CERT_UNUSABLE;
+	pthread_mutex_lock(&ks->lock);
+	if ((r = begin(ks)) == 0)
+		r = finish(ks, ks_insert_cert(ks, ca, KS_ROLE_ANCHOR, "trust-add", &id));
+	ks_cache_flush(ks);
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}
+
+int
+keystore_add_cert(struct keystore *ks, X509 *cert, const char *source)
+{
+	long long id;
+	int r;
+
+	pthread_mutex_lock(&ks->lock);
+	if ((r = begin(ks)) == 0)
+		r = finish(ks, ks_insert_cert(ks, cert,
+				   X509_check_ca(cert) ? KS_ROLE_INTERMEDIATE : KS_ROLE_CORRESPONDENT,
+				   source, &id));
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}
+
+static int
+encrypt_key(struct keystore *ks, EVP_PKEY *key, unsigned char **out, int *outlen)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	X509_ALGOR *pbe = NULL;
+	X509_SIG *sig = NULL;
+	int r = SG_ERR_CRYPTO;
+
+	*out = NULL;
+	if (ks->master == NULL)
+		return SG_ERR_BAD_PASSPHRASE;
+	if ((p8 = EVP_PKEY2PKCS8(key)) == NULL ||
+	    (pbe = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), NULL, 0, NULL, SCRYPT_N, SCRYPT_R,
+		 SCRYPT_P)) == NULL)
+		goto out;
+	if ((sig = PKCS8_set0_pbe(ks->master, (int)ks->master_len, p8, pbe)) == NULL)
+		goto out;
+	pbe = NULL; /* transferred */
+	if ((*outlen = i2d_X509_SIG(sig, out)) <= 0)
+		goto out;
+	r = 0;
+out:
+	X509_ALGOR_free(pbe);
+	X509_SIG_free(sig);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	return r;
+}
+
+static int
+store_key(struct keystore *ks, long long cert_id, EVP_PKEY *key)
+{
+	sqlite3_stmt *st = NULL;
+	unsigned char *blob = NULL;
+	int len = 0, r;
+
+	if ((r = encrypt_key(ks, key, &blob, &len)) != 0)
+		return r;
+	r = SG_ERR_STORE;
+	if (sqlite3_prepare_v2(ks->db,
+		"INSERT OR REPLACE INTO keys(cert_id, format, data, added)"
+		" VALUES (?, 'pkcs8-scrypt-aes256', ?, ?)",
+		-1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, cert_id);
+	sqlite3_bind_blob(st, 2, blob, len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (long long)time(NULL));
+	if (sqlite3_step(st) == SQLITE_DONE)
+		r = ks_audit(ks, "key-add", "private key stored encrypted");
+out:
+	sqlite3_finalize(st);
+	OPENSSL_free(blob);
+	return r;
+}
+
+static int
+parse_p12(const unsigned char *der, size_t len, const char *pass, EVP_PKEY **key, X509 **cert,
+    STACK_OF(X509) **ca)
+{
+	const unsigned char *p = der;
+	PKCS12 *p12;
+	int ok, r = 0;
+
+	if ((p12 = d2i_PKCS12(NULL, &p, (long)len)) == NULL)
+		return SG_ERR_MALFORMED;
+	if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pass, -1)) {
+		r = SG_ERR_BAD_PASSPHRASE;
+		goto out;
+	}
+	ok = PKCS12_parse(p12, pass, key, cert, ca);
+	if (!ok && OSSL_PROVIDER_available(NULL, "legacy") == 0 &&
+	    OSSL_PROVIDER_load(NULL, "legacy") != NULL) {
+		(void)OSSL_PROVIDER_load(NULL, "default");
+		ERR_clear_error();
+		ok = PKCS12_parse(p12, pass, key, cert, ca);
+	}
+	if (!ok)
+		r = SG_ERR_MALFORMED;
+out:
+	PKCS12_free(p12);
+	return r;
+}
+
+int
+keystore_import_p12(struct keystore *ks, const unsigned char *der, size_t len,
+    const char *passphrase, char **subject)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	STACK_OF(X509) *ca = NULL;
+	long long id, cid;
+	int r, i;
+
+	if (subject)
+		*subject = NULL;
+	if ((r = parse_p12(der, len, passphrase, &key, &cert, &ca)) != 0)
+		return r;
+	if (key == NULL || cert == NULL || !X509_check_private_key(cert, key)) {
+		r = SG_ERR_MALFORMED;
+		goto out;
+	}
+	pthread_mutex_lock(&ks->lock);
+	if ((r = begin(ks)) == 0) {
+		r = ks_insert_cert(ks, cert, KS_ROLE_OWN, "p12", &id);
+		if (r == SG_ERR_EXISTS) {
+			/* re-import: make sure the row is "own" and replace the key */
+			char sql[96];
+
+			snprintf(sql, sizeof(sql), "UPDATE certs SET role='own' WHERE id=%lld", id);
+			r = ks_exec(ks, sql);
+		}
+		if (r == 0)
+			r = store_key(ks, id, key);
+		for (i = 0; r == 0 && ca && i < sk_X509_num(ca); i++) {
+			X509 *c = sk_X509_value(ca, i);
+
+			if (X509_check_issued(c, c) == X509_V_OK)
+				continue; /* a root is trusted only by `trust add` */
+			r = ks_insert_cert(ks, c, KS_ROLE_INTERMEDIATE, "p12", &cid);
+			if (r == SG_ERR_EXISTS)
+				r = 0;
+		}
+		r = finish(ks, r);
+	}
+	ks_cache_flush(ks);
+	pthread_mutex_unlock(&ks->lock);
+	if (r == 0 && subject) {
+		char buf[256];
+
+		X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof(buf));
+		*subject = strdup(buf);
+	}
+out:
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	sk_X509_pop_free(ca, X509_free);
+	return r;
+}
+
+static enum ks_role
+role_parse(const char *s)
+{
+	if (strcmp(s, "anchor") == 0)
+		return KS_ROLE_ANCHOR;
+	if (strcmp(s, "intermediate") == 0)
+		return KS_ROLE_INTERMEDIATE;
+	if (strcmp(s, "own") == 0)
+		return KS_ROLE_OWN;
+	return KS_ROLE_CORRESPONDENT;
+}
+
+int
+keystore_list(struct keystore *ks, ks_list_cb cb, void *arg)
+{
+	static const char sql[] =
+	    "SELECT c.id, c.role, (SELECT COUNT(*) FROM keys k WHERE k.cert_id=c.id),"
+	    " c.subject, c.issuer, c.serial, c.fingerprint,"
+	    " (SELECT group_concat(address, ',') FROM cert_addresses a WHERE a.cert_id=c.id),"
+	    " c.not_before, c.not_after, c.source FROM certs c"
+	    " ORDER BY CASE c.role WHEN 'anchor' THEN 0 WHEN 'intermediate' THEN 1"
+	    " WHEN 'own' THEN 2 ELSE 3 END, c.id";
+	sqlite3_stmt *st;
+	struct ks_entry e;
+	int r = 0;
+
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		pthread_mutex_unlock(&ks->lock);
+		return SG_ERR_STORE;
+	}
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *addrs = (const char *)sqlite3_column_text(st, 7);
+
+		memset(&e, 0, sizeof(e));
+		e.id = sqlite3_column_int64(st, 0);
+		e.role = role_parse((const char *)sqlite3_column_text(st, 1));
+		e.has_key = sqlite3_column_int(st, 2) > 0;
+		snprintf(e.subject, sizeof(e.subject), "%s", sqlite3_column_text(st, 3));
+		snprintf(e.issuer, sizeof(e.issuer), "%s", sqlite3_column_text(st, 4));
+		snprintf(e.serial, sizeof(e.serial), "%s", sqlite3_column_text(st, 5));
+		snprintf(e.fingerprint, sizeof(e.fingerprint), "%s", sqlite3_column_text(st, 6));
+		snprintf(e.addresses, sizeof(e.addresses), "%s", addrs ? addrs : "");
+		e.not_before = (time_t)sqlite3_column_int64(st, 8);
+		e.not_after = (time_t)sqlite3_column_int64(st, 9);
+		snprintf(e.source, sizeof(e.source), "%s", sqlite3_column_text(st, 10));
+		r = cb(&e, arg);
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&ks->lock);
+	return r > 0 ? 0 : r;
+}

@@ -1,0 +1,98 @@
+/*
+ * keystore.h - certificates, trust anchors and encrypted private keys in
+ * one SQLite database (WAL mode), shared by the milter and segelctl.
+ *
+ * Private keys are stored as encrypted PKCS#8 (PBES2: scrypt and
+ * AES-256-CBC) under the master passphrase, which is read from its own
+ * file and never from the configuration.  Signing identities are loaded
+ * once and cached; every lookup asks SQLite whether another process has
+ * changed the database (PRAGMA data_version) and drops the cache if so,
+ * so changes made by segelctl are picked up without a restart.  A signer
+ * is handed out only after it passes the checks of keystore_get_signer().
+ *
+ * All functions are safe to call from several threads on one handle.
+ * Every change is appended to a hash-chained audit table.
+ */
+#ifndef KS_KEYSTORE_H
+#define KS_KEYSTORE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "smime/smime.h"
+#include "util/sg_err.h"
+
+struct keystore;
+
+#define KS_OPEN_CREATE 0x1 /* create the database if it does not exist */
+#define KS_OPEN_NOKEYS 0x2 /* no master passphrase: keys cannot be used */
+
+/*
+ * Opens the store at path (mode 0600 required, checked with its
+ * directories).  master is the master passphrase (copied; may be NULL
+ * with KS_OPEN_NOKEYS).  On failure *why says what to do.  The caller
+ * owns *out (keystore_close).
+ */
+int keystore_open(const char *path, const char *master, int flags, struct keystore **out,
+    char *why, size_t whylen) SG_WUR;
+void keystore_close(struct keystore *ks);
+
+/* Who makes changes, recorded in the audit log ("segelctl:root"). */
+void keystore_set_actor(struct keystore *ks, const char *actor);
+
+enum ks_role { KS_ROLE_ANCHOR, KS_ROLE_INTERMEDIATE, KS_ROLE_OWN, KS_ROLE_CORRESPONDENT };
+
+/* Adds a trust anchor (a self-signed CA).  SG_ERR_EXISTS if present. */
+int keystore_add_anchor(struct keystore *ks, X509 *ca) SG_WUR;
+/* Adds a correspondent's certificate (no key). */
+int keystore_add_cert(struct keystore *ks, X509 *cert, const char *source) SG_WUR;
+/*
+ * Imports a PKCS#12 file's key, certificate and chain; the key is stored
+ * encrypted under the master passphrase.  SG_ERR_BAD_PASSPHRASE when the
+ * passphrase does not open it.  *subject (optional, caller frees) names
+ * the imported certificate.
+ */
+int keystore_import_p12(struct keystore *ks, const unsigned char *der, size_t len,
+    const char *passphrase, char **subject) SG_WUR;
+
+/* One row of keystore_list(). */
+struct ks_entry {
+	long long id;
+	enum ks_role role;
+	int has_key;
+	char subject[256];
+	char issuer[256];
+	char serial[80];
+	char fingerprint[65];
+	char addresses[512]; /* comma-separated */
+	time_t not_before, not_after;
+	char source[32];
+};
+
+typedef int (*ks_list_cb)(const struct ks_entry *e, void *arg);
+/* Calls cb for each certificate, anchors first; stops at a non-zero return. */
+int keystore_list(struct keystore *ks, ks_list_cb cb, void *arg) SG_WUR;
+
+/* A usable signing identity; all references are owned by the struct. */
+struct ks_signer {
+	struct sm_signer s;
+	char address[320];
+};
+
+/*
+ * Finds the certificate with a private key for addr and checks it at
+ * time now: addr in subjectAltName, within validity, chains to a trust
+ * anchor for S/MIME signing, key matches.  SG_ERR_NOT_FOUND when there is
+ * none, SG_ERR_CERT_UNUSABLE with the reason in why.  The caller owns
+ * *out (keystore_signer_free).
+ */
+int keystore_get_signer(struct keystore *ks, const char *addr, time_t now,
+    struct ks_signer **out, char *why, size_t whylen) SG_WUR;
+void keystore_signer_free(struct ks_signer *s);
+
+/* Role names for output ("anchor" ...). */
+const char *keystore_role_name(enum ks_role r);
+
+#endif

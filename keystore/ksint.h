@@ -1,0 +1,43 @@
+/*
+ * ksint.h - internals shared by the keystore's files.
+ */
+#ifndef KS_KSINT_H
+#define KS_KSINT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "keystore.h"
+
+struct ks_cache_entry {
+	char address[320];
+	X509 *cert;
+	EVP_PKEY *key;
+	struct ks_cache_entry *next;
+};
+
+struct keystore {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	char *master; /* master passphrase, locked in memory */
+	size_t master_len;
+	char actor[64];
+	long long data_version;
+	struct ks_cache_entry *cache;
+};
+
+/* Runs sql (no rows expected); SG_ERR_STORE on failure. Lock held. */
+int ks_exec(struct keystore *ks, const char *sql);
+/* Inserts cert with role/source; *id gets its row id (existing or new). */
+int ks_insert_cert(struct keystore *ks, X509 *cert, enum ks_role role, const char *source,
+    long long *id) SG_WUR;
+/* Appends an audit record for a change. Lock held, inside a transaction. */
+int ks_audit(struct keystore *ks, const char *action, const char *detail) SG_WUR;
+/* Drops the signer cache. Lock held. */
+void ks_cache_flush(struct keystore *ks);
+/* Lowercase hex SHA-256 of the certificate's DER. */
+void ks_fingerprint(X509 *cert, char out[65]);
+/* Loads all anchors (roles) as X509s. Lock held. */
+int ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) **out) SG_WUR;
+
+#endif

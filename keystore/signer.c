@@ -1,0 +1,252 @@
+/*
+ * signer.c - finding and checking the identity that signs for an address.
+ *
+ * Decrypted keys are cached per address for the life of the handle; the
+ * cache is dropped whenever SQLite's data_version shows that another
+ * connection changed the database.  The checks run on every lookup, even
+ * from the cache, because time passes: a certificate that expired a
+ * second ago is never used (regulation R5).
+ *
+ * SECURITY: keys are decrypted only here and only with the master
+ * passphrase; EVP_PKEY_free() zeroes them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509v3.h>
+
+#include "ksint.h"
+
+void
+ks_cache_flush(struct keystore *ks)
+{
+	struct ks_cache_entry *e, *next;
+
+	for (e = ks->cache; e != NULL; e = next) {
+		next = e->next;
+		X509_free(e->cert);
+		EVP_PKEY_free(e->key);
+		free(e);
+	}
+	ks->cache = NULL;
+}
+
+static void
+check_data_version(struct keystore *ks)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(ks->db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (v != ks->data_version) {
+		ks_cache_flush(ks);
+		ks->data_version = v;
+	}
+}
+
+static int
+decrypt_key(struct keystore *ks, const unsigned char *blob, int len, EVP_PKEY **out)
+{
+	const unsigned char *p = blob;
+	X509_SIG *sig;
+	PKCS8_PRIV_KEY_INFO *p8;
+
+	*out = NULL;
+	if (ks->master == NULL)
+		return SG_ERR_BAD_PASSPHRASE;
+	if ((sig = d2i_X509_SIG(NULL, &p, len)) == NULL)
+		return SG_ERR_STORE;
+	p8 = PKCS8_decrypt(sig, ks->master, (int)ks->master_len);
+	X509_SIG_free(sig);
+	if (p8 == NULL)
+		return SG_ERR_BAD_PASSPHRASE;
+	*out = EVP_PKCS82PKEY(p8);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	return *out ? 0 : SG_ERR_CRYPTO;
+}
+
+/* Loads the newest own certificate with a key for addr into the cache. */
+static int
+load_entry(struct keystore *ks, const char *addr, struct ks_cache_entry **out)
+{
+	static const char sql[] =
+	    "SELECT c.der, k.data FROM certs c JOIN keys k ON k.cert_id=c.id"
+	    " JOIN cert_addresses a ON a.cert_id=c.id"
+	    " WHERE a.address=? AND c.role='own' ORDER BY c.not_after DESC LIMIT 1";
+	struct ks_cache_entry *e;
+	sqlite3_stmt *st;
+	const unsigned char *p;
+	int r;
+
+	*out = NULL;
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return SG_ERR_STORE;
+	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return r == SQLITE_DONE ? SG_ERR_NOT_FOUND : SG_ERR_STORE;
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		sqlite3_finalize(st);
+		return SG_ERR_NOMEM;
+	}
+	snprintf(e->address, sizeof(e->address), "%s", addr);
+	p = sqlite3_column_blob(st, 0);
+	e->cert = d2i_X509(NULL, &p, sqlite3_column_bytes(st, 0));
+	r = e->cert ? decrypt_key(ks, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
+			  &e->key)
+		    : SG_ERR_STORE;
+	sqlite3_finalize(st);
+	if (r != 0) {
+		X509_free(e->cert);
+		free(e);
+		return r;
+	}
+	e->next = ks->cache;
+	ks->cache = e;
+	*out = e;
+	return 0;
+}
+
+/* Builds and checks the chain; *chain gets the intermediates. */
+static int
+verify_chain(struct keystore *ks, X509 *cert, time_t now, STACK_OF(X509) **chain, char *why,
+    size_t whylen)
+{
+	STACK_OF(X509) *anchors = NULL, *inter = NULL, *full = NULL;
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	int r, i, err;
+
+	*chain = NULL;
+	if ((r = ks_load_certs(ks, KS_ROLE_ANCHOR, &anchors)) != 0 ||
+	    (r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &inter)) != 0)
+		goto out;
+	r = SG_ERR_CRYPTO;
+	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_num(anchors); i++)
+		if (!X509_STORE_add_cert(store, sk_X509_value(anchors, i)))
+			goto out;
+	if (!X509_STORE_CTX_init(ctx, store, cert, inter))
+		goto out;
+	X509_STORE_CTX_set_time(ctx, 0, now);
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SMIME_SIGN);
+	if (X509_verify_cert(ctx) != 1) {
+		err = X509_STORE_CTX_get_error(ctx);
+		snprintf(why, whylen, "certificate chain: %s", X509_verify_cert_error_string(err));
+		r = SG_ERR_CERT_UNUSABLE;
+		goto out;
+	}
+	if ((full = X509_STORE_CTX_get1_chain(ctx)) == NULL)
+		goto out;
+	/* keep the intermediates: drop the leaf (first) and the anchor (last) */
+	X509_free(sk_X509_shift(full));
+	if (sk_X509_num(full) > 0)
+		X509_free(sk_X509_pop(full));
+	*chain = full;
+	full = NULL;
+	r = 0;
+out:
+	ERR_clear_error();
+	sk_X509_pop_free(full, X509_free);
+	sk_X509_pop_free(anchors, X509_free);
+	sk_X509_pop_free(inter, X509_free);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return r;
+}
+
+static int
+check_usable(struct keystore *ks, struct ks_cache_entry *e, time_t now, STACK_OF(X509) **chain,
+    char *why, size_t whylen)
+{
+	uint32_t ku;
+
+	if (!sm_cert_has_address(e->cert, e->address)) {
+		snprintf(why, whylen, "address %s is not in the certificate's subjectAltName",
+		    e->address);
+		return SG_ERR_CERT_UNUSABLE;
+	}
+	if (X509_cmp_time(X509_get0_notBefore(e->cert), &now) > 0) {
+		snprintf(why, whylen, "certificate is not yet valid");
+		return SG_ERR_CERT_UNUSABLE;
+	}
+	if (X509_cmp_time(X509_get0_notAfter(e->cert), &now) < 0) {
+		snprintf(why, whylen, "certificate has expired");
+		return SG_ERR_CERT_UNUSABLE;
+	}
+	ku = X509_get_key_usage(e->cert);
+	if ((ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)) == 0) {
+		snprintf(why, whylen, "key usage allows neither digitalSignature nor nonRepudiation");
+		return SG_ERR_CERT_UNUSABLE;
+	}
+	if (!X509_check_private_key(e->cert, e->key)) {
+		ERR_clear_error();
+		snprintf(why, whylen, "private key does not match the certificate");
+		return SG_ERR_CERT_UNUSABLE;
+	}
+	return verify_chain(ks, e->cert, now, chain, why, whylen);
+}
+
+int
+keystore_get_signer(struct keystore *ks, const char *addr, time_t now, struct ks_signer **out,
+    char *why, size_t whylen)
+{
+	struct ks_cache_entry *e;
+	struct ks_signer *s = NULL;
+	STACK_OF(X509) *chain = NULL;
+	int r;
+
+	*out = NULL;
+	why[0] = '\0';
+	pthread_mutex_lock(&ks->lock);
+	check_data_version(ks);
+	for (e = ks->cache; e != NULL; e = e->next)
+		if (strcmp(e->address, addr) == 0)
+			break;
+	if (e == NULL && (r = load_entry(ks, addr, &e)) != 0) {
+		if (r == SG_ERR_NOT_FOUND)
+			snprintf(why, whylen, "no certificate with a private key for %s", addr);
+		else if (r == SG_ERR_BAD_PASSPHRASE)
+			snprintf(why, whylen, "the master passphrase does not open the key of %s",
+			    addr);
+		goto out;
+	}
+	if ((r = check_usable(ks, e, now, &chain, why, whylen)) != 0)
+		goto out;
+	r = SG_ERR_NOMEM;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto out;
+	snprintf(s->address, sizeof(s->address), "%s", addr);
+	X509_up_ref(e->cert);
+	EVP_PKEY_up_ref(e->key);
+	s->s.cert = e->cert;
+	s->s.key = e->key;
+	s->s.chain = chain;
+	chain = NULL; /* transferred */
+	*out = s;
+	r = 0;
+out:
+	pthread_mutex_unlock(&ks->lock);
+	sk_X509_pop_free(chain, X509_free);
+	return r;
+}
+
+void
+keystore_signer_free(struct ks_signer *s)
+{
+	if (s == NULL)
+		return;
+	X509_free(s->s.cert);
+	EVP_PKEY_free(s->s.key);
+	sk_X509_pop_free(s->s.chain, X509_free);
+	free(s);
+}
