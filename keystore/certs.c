@@ -20,8 +20,8 @@
 #include "ksint.h"
 #include "util/secmem.h"
 
-/* scrypt cost: N = 2^15, r = 8, p = 1 (about 32 MiB, tens of ms). */
-#define SCRYPT_N 32768
+/* scrypt cost: N = 2^14, r = 8, p = 1 (16 MiB; OpenSSL's default memory cap is 32 MiB). */
+#define SCRYPT_N 16384
 #define SCRYPT_R 8
 #define SCRYPT_P 1
 
