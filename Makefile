@@ -106,12 +106,15 @@ e2e-test: $(PROGS)
 check: deps
 	@$(MAKE) --no-print-directory layering format-check
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit-test milter-test e2e-test
-	@tests/summary.sh
+	@rm -f $(B)/results.txt
+	@$(MAKE) --no-print-directory -k unit-test milter-test e2e-test; \
+	tests/summary.sh $(B)
 
 asan: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all
-	@$(MAKE) --no-print-directory SANITIZE=1 unit-test milter-test
+	@rm -f build-asan/results.txt
+	@$(MAKE) --no-print-directory -k SANITIZE=1 unit-test milter-test; \
+	tests/summary.sh build-asan
 
 demo: deps all
 	@deploy/demo.sh

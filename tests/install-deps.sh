@@ -11,7 +11,17 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+ensure_user() {
+	# The milter drops privileges to this user (segelctl init picks it up).
+	if ! getent passwd segel >/dev/null && [ "$(id -u)" = 0 ]; then
+		useradd --system --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin segel
+	fi
+}
+if [ -z "$missing" ]; then
+	ensure_user
+	exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
 	echo "segel: missing packages; run as root:" >&2
 	echo "  apt-get install -y$missing" >&2
@@ -23,3 +33,4 @@ export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+ensure_user
