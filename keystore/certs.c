@@ -64,9 +64,10 @@ keystore_add_cert(struct keystore *ks, X509 *cert, const char *source)
 
 	pthread_mutex_lock(&ks->lock);
 	if ((r = begin(ks)) == 0)
-		r = finish(ks, ks_insert_cert(ks, cert,
-				   X509_check_ca(cert) ? KS_ROLE_INTERMEDIATE : KS_ROLE_CORRESPONDENT,
-				   source, &id));
+		r = finish(ks,
+		    ks_insert_cert(ks, cert,
+		        X509_check_ca(cert) ? KS_ROLE_INTERMEDIATE : KS_ROLE_CORRESPONDENT,
+		        source, &id));
 	pthread_mutex_unlock(&ks->lock);
 	return r;
 }
@@ -83,8 +84,8 @@ encrypt_key(struct keystore *ks, EVP_PKEY *key, unsigned char **out, int *outlen
 	if (ks->master == NULL)
 		return SG_ERR_BAD_PASSPHRASE;
 	if ((p8 = EVP_PKEY2PKCS8(key)) == NULL ||
-	    (pbe = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), NULL, 0, NULL, SCRYPT_N, SCRYPT_R,
-		 SCRYPT_P)) == NULL)
+	    (pbe = PKCS5_pbe2_set_scrypt(
+	         EVP_aes_256_cbc(), NULL, 0, NULL, SCRYPT_N, SCRYPT_R, SCRYPT_P)) == NULL)
 		goto out;
 	if ((sig = PKCS8_set0_pbe(ks->master, (int)ks->master_len, p8, pbe)) == NULL)
 		goto out;
@@ -110,9 +111,9 @@ store_key(struct keystore *ks, long long cert_id, EVP_PKEY *key)
 		return r;
 	r = SG_ERR_STORE;
 	if (sqlite3_prepare_v2(ks->db,
-		"INSERT OR REPLACE INTO keys(cert_id, format, data, added)"
-		" VALUES (?, 'pkcs8-scrypt-aes256', ?, ?)",
-		-1, &st, NULL) != SQLITE_OK)
+	        "INSERT OR REPLACE INTO keys(cert_id, format, data, added)"
+	        " VALUES (?, 'pkcs8-scrypt-aes256', ?, ?)",
+	        -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, cert_id);
 	sqlite3_bind_blob(st, 2, blob, len, SQLITE_STATIC);
@@ -127,7 +128,7 @@ out:
 
 static int
 parse_p12(const unsigned char *der, size_t len, const char *pass, EVP_PKEY **key, X509 **cert,
-    STACK_OF(X509) **ca)
+    STACK_OF(X509) * *ca)
 {
 	const unsigned char *p = der;
 	PKCS12 *p12;
@@ -178,7 +179,8 @@ keystore_import_p12(struct keystore *ks, const unsigned char *der, size_t len,
 			/* re-import: make sure the row is "own" and replace the key */
 			char sql[96];
 
-			snprintf(sql, sizeof(sql), "UPDATE certs SET role='own' WHERE id=%lld", id);
+			snprintf(
+			    sql, sizeof(sql), "UPDATE certs SET role='own' WHERE id=%lld", id);
 			r = ks_exec(ks, sql);
 		}
 		if (r == 0)
@@ -250,7 +252,8 @@ keystore_list(struct keystore *ks, ks_list_cb cb, void *arg)
 		snprintf(e.subject, sizeof(e.subject), "%s", sqlite3_column_text(st, 3));
 		snprintf(e.issuer, sizeof(e.issuer), "%s", sqlite3_column_text(st, 4));
 		snprintf(e.serial, sizeof(e.serial), "%s", sqlite3_column_text(st, 5));
-		snprintf(e.fingerprint, sizeof(e.fingerprint), "%s", sqlite3_column_text(st, 6));
+		snprintf(
+		    e.fingerprint, sizeof(e.fingerprint), "%s", sqlite3_column_text(st, 6));
 		snprintf(e.addresses, sizeof(e.addresses), "%s", addrs ? addrs : "");
 		e.not_before = (time_t)sqlite3_column_int64(st, 8);
 		e.not_after = (time_t)sqlite3_column_int64(st, 9);

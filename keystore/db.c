@@ -68,7 +68,7 @@ schema_version(struct keystore *ks)
 	int v = 0;
 
 	if (sqlite3_prepare_v2(ks->db, "SELECT value FROM meta WHERE key='schema_version'", -1,
-		&st, NULL) != SQLITE_OK)
+	        &st, NULL) != SQLITE_OK)
 		return 0; /* no meta table yet */
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = atoi((const char *)sqlite3_column_text(st, 0));
@@ -95,7 +95,8 @@ migrate(struct keystore *ks, char *why, size_t whylen)
 		if (ks_exec(ks, migrations[v]) != 0)
 			goto rollback;
 		snprintf(sql, sizeof(sql),
-		    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '%d')", v + 1);
+		    "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '%d')",
+		    v + 1);
 		if (ks_exec(ks, sql) != 0)
 			goto rollback;
 	}
@@ -109,8 +110,8 @@ fail:
 }
 
 int
-keystore_open(const char *path, const char *master, int flags, struct keystore **out,
-    char *why, size_t whylen)
+keystore_open(const char *path, const char *master, int flags, struct keystore **out, char *why,
+    size_t whylen)
 {
 	struct keystore *ks;
 	int r, fd, oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
@@ -131,7 +132,8 @@ keystore_open(const char *path, const char *master, int flags, struct keystore *
 	if ((r = sg_secfile_check(path, why, whylen)) != 0)
 		goto fail;
 	if (sqlite3_open_v2(path, &ks->db, oflags, NULL) != SQLITE_OK) {
-		snprintf(why, whylen, "%s: %s", path, ks->db ? sqlite3_errmsg(ks->db) : "open failed");
+		snprintf(why, whylen, "%s: %s", path,
+		    ks->db ? sqlite3_errmsg(ks->db) : "open failed");
 		r = SG_ERR_STORE;
 		goto fail;
 	}
@@ -229,8 +231,8 @@ ks_audit(struct keystore *ks, const char *action, const char *detail)
 	EVP_MD_CTX *ctx;
 	int r = SG_ERR_STORE;
 
-	if (sqlite3_prepare_v2(ks->db, "SELECT hash FROM audit ORDER BY id DESC LIMIT 1", -1, &st,
-		NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(ks->db, "SELECT hash FROM audit ORDER BY id DESC LIMIT 1", -1,
+	        &st, NULL) != SQLITE_OK)
 		return SG_ERR_STORE;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(st, 0));
@@ -252,8 +254,9 @@ ks_audit(struct keystore *ks, const char *action, const char *detail)
 	EVP_MD_CTX_free(ctx);
 	hex(md, 32, hash);
 	if (sqlite3_prepare_v2(ks->db,
-		"INSERT INTO audit(time, actor, action, detail, prev, hash) VALUES (?,?,?,?,?,?)", -1,
-		&st, NULL) != SQLITE_OK)
+	        "INSERT INTO audit(time, actor, action, detail, prev, hash) VALUES "
+	        "(?,?,?,?,?,?)",
+	        -1, &st, NULL) != SQLITE_OK)
 		return SG_ERR_STORE;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_text(st, 2, ks->actor, -1, SQLITE_TRANSIENT);
@@ -293,8 +296,8 @@ name_text(const X509_NAME *n, char *out, size_t len)
 }
 
 int
-ks_insert_cert(struct keystore *ks, X509 *cert, enum ks_role role, const char *source,
-    long long *id)
+ks_insert_cert(
+    struct keystore *ks, X509 *cert, enum ks_role role, const char *source, long long *id)
 {
 	sqlite3_stmt *st = NULL;
 	unsigned char *der = NULL;
@@ -306,8 +309,8 @@ ks_insert_cert(struct keystore *ks, X509 *cert, enum ks_role role, const char *s
 
 	*id = 0;
 	ks_fingerprint(cert, fp);
-	if (sqlite3_prepare_v2(ks->db, "SELECT id FROM certs WHERE fingerprint=?", -1, &st,
-		NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        ks->db, "SELECT id FROM certs WHERE fingerprint=?", -1, &st, NULL) != SQLITE_OK)
 		return SG_ERR_STORE;
 	sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -328,9 +331,9 @@ ks_insert_cert(struct keystore *ks, X509 *cert, enum ks_role role, const char *s
 	if ((derlen = i2d_X509(cert, &der)) <= 0)
 		return SG_ERR_CRYPTO;
 	if (sqlite3_prepare_v2(ks->db,
-		"INSERT INTO certs(fingerprint, der, subject, issuer, serial, not_before,"
-		" not_after, role, source, added) VALUES (?,?,?,?,?,?,?,?,?,?)",
-		-1, &st, NULL) != SQLITE_OK)
+	        "INSERT INTO certs(fingerprint, der, subject, issuer, serial, not_before,"
+	        " not_after, role, source, added) VALUES (?,?,?,?,?,?,?,?,?,?)",
+	        -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, fp, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, der, derlen, SQLITE_STATIC);
@@ -352,8 +355,8 @@ ks_insert_cert(struct keystore *ks, X509 *cert, enum ks_role role, const char *s
 	r = SG_ERR_STORE;
 	for (i = 0; i < naddrs; i++) {
 		if (sqlite3_prepare_v2(ks->db,
-			"INSERT OR IGNORE INTO cert_addresses(cert_id, address) VALUES (?,?)", -1, &st,
-			NULL) != SQLITE_OK)
+		        "INSERT OR IGNORE INTO cert_addresses(cert_id, address) VALUES (?,?)",
+		        -1, &st, NULL) != SQLITE_OK)
 			goto out;
 		sqlite3_bind_int64(st, 1, *id);
 		sqlite3_bind_text(st, 2, addrs[i], -1, SQLITE_STATIC);
@@ -377,10 +380,10 @@ out:
 }
 
 int
-ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) **out)
+ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) * *out)
 {
 	sqlite3_stmt *st;
-	STACK_OF(X509) *sk;
+	STACK_OF(X509) * sk;
 	int r = 0;
 
 	*out = NULL;

@@ -38,6 +38,6 @@ void ks_cache_flush(struct keystore *ks);
 /* Lowercase hex SHA-256 of the certificate's DER. */
 void ks_fingerprint(X509 *cert, char out[65]);
 /* Loads all anchors (roles) as X509s. Lock held. */
-int ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) **out) SG_WUR;
+int ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) * *out) SG_WUR;
 
 #endif

@@ -100,9 +100,9 @@ load_entry(struct keystore *ks, const char *addr, struct ks_cache_entry **out)
 	snprintf(e->address, sizeof(e->address), "%s", addr);
 	p = sqlite3_column_blob(st, 0);
 	e->cert = d2i_X509(NULL, &p, sqlite3_column_bytes(st, 0));
-	r = e->cert ? decrypt_key(ks, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1),
-			  &e->key)
-		    : SG_ERR_STORE;
+	r = e->cert
+	    ? decrypt_key(ks, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1), &e->key)
+	    : SG_ERR_STORE;
 	sqlite3_finalize(st);
 	if (r != 0) {
 		X509_free(e->cert);
@@ -117,7 +117,7 @@ load_entry(struct keystore *ks, const char *addr, struct ks_cache_entry **out)
 
 /* Builds and checks the chain; *chain gets the intermediates. */
 static int
-verify_chain(struct keystore *ks, X509 *cert, time_t now, STACK_OF(X509) **chain, char *why,
+verify_chain(struct keystore *ks, X509 *cert, time_t now, STACK_OF(X509) * *chain, char *why,
     size_t whylen)
 {
 	STACK_OF(X509) *anchors = NULL, *inter = NULL, *full = NULL;
@@ -141,7 +141,8 @@ verify_chain(struct keystore *ks, X509 *cert, time_t now, STACK_OF(X509) **chain
 	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SMIME_SIGN);
 	if (X509_verify_cert(ctx) != 1) {
 		err = X509_STORE_CTX_get_error(ctx);
-		snprintf(why, whylen, "certificate chain: %s", X509_verify_cert_error_string(err));
+		snprintf(
+		    why, whylen, "certificate chain: %s", X509_verify_cert_error_string(err));
 		r = SG_ERR_CERT_UNUSABLE;
 		goto out;
 	}
@@ -165,7 +166,7 @@ out:
 }
 
 static int
-check_usable(struct keystore *ks, struct ks_cache_entry *e, time_t now, STACK_OF(X509) **chain,
+check_usable(struct keystore *ks, struct ks_cache_entry *e, time_t now, STACK_OF(X509) * *chain,
     char *why, size_t whylen)
 {
 	uint32_t ku;
@@ -185,7 +186,8 @@ check_usable(struct keystore *ks, struct ks_cache_entry *e, time_t now, STACK_OF
 	}
 	ku = X509_get_key_usage(e->cert);
 	if ((ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)) == 0) {
-		snprintf(why, whylen, "key usage allows neither digitalSignature nor nonRepudiation");
+		snprintf(why, whylen,
+		    "key usage allows neither digitalSignature nor nonRepudiation");
 		return SG_ERR_CERT_UNUSABLE;
 	}
 	if (!X509_check_private_key(e->cert, e->key)) {
@@ -216,8 +218,8 @@ keystore_get_signer(struct keystore *ks, const char *addr, time_t now, struct ks
 		if (r == SG_ERR_NOT_FOUND)
 			snprintf(why, whylen, "no certificate with a private key for %s", addr);
 		else if (r == SG_ERR_BAD_PASSPHRASE)
-			snprintf(why, whylen, "the master passphrase does not open the key of %s",
-			    addr);
+			snprintf(why, whylen,
+			    "the master passphrase does not open the key of %s", addr);
 		goto out;
 	}
 	if ((r = check_usable(ks, e, now, &chain, why, whylen)) != 0)

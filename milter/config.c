@@ -45,59 +45,58 @@ struct setting {
 
 static const struct setting table[] = {
     {"milter.socket", T_STR, "inet:10901@127.0.0.1", 0, 0, NULL, O(socket),
-	"where Postfix connects: unix:/path or inet:PORT@HOST"},
+        "where Postfix connects: unix:/path or inet:PORT@HOST"},
     {"milter.user", T_STR, "", 0, 0, NULL, O(user), "user to run as after start-up"},
     {"milter.pid_file", T_PATH, "", 0, 0, NULL, O(pid_file), "PID file of the supervisor"},
     {"milter.spool_dir", T_PATH, "spool", 0, 0, NULL, O(spool_dir),
-	"directory for message bodies above memory_threshold"},
+        "directory for message bodies above memory_threshold"},
     {"milter.memory_threshold", T_INT, "262144", 4096, 64 * MB, NULL, O(memory_threshold),
-	"body bytes kept in memory before spooling to a file"},
-    {"milter.on_internal_error", T_ENUM, "tempfail", 0, 0, act_internal,
-	O(on_internal_error), "what an internal error does: tempfail | accept | reject"},
+        "body bytes kept in memory before spooling to a file"},
+    {"milter.on_internal_error", T_ENUM, "tempfail", 0, 0, act_internal, O(on_internal_error),
+        "what an internal error does: tempfail | accept | reject"},
     {"milter.log_level", T_ENUM, "info", 0, 0, levels, O(log_level),
-	"debug | info | warning | error"},
+        "debug | info | warning | error"},
     {"milter.log_facility", T_STR, "mail", 0, 0, NULL, O(log_facility),
-	"syslog facility, or stderr"},
+        "syslog facility, or stderr"},
     {"keystore.path", T_PATH, "keystore.db", 0, 0, NULL, O(keystore_path),
-	"the SQLite keystore"},
+        "the SQLite keystore"},
     {"keystore.master_passphrase_file", T_PATH, "master.key", 0, 0, NULL,
-	O(master_passphrase_file), "file holding the master passphrase (mode 0600)"},
+        O(master_passphrase_file), "file holding the master passphrase (mode 0600)"},
     {"domains.internal", T_LIST, "", 0, 0, NULL, O(internal),
-	"official domains; *.domain matches subdomains"},
+        "official domains; *.domain matches subdomains"},
     {"signing.mode", T_ENUM, "always", 0, 0, sign_modes, O(sign_mode), "always | never"},
-    {"signing.digest", T_ENUM, "sha256", 0, 0, digests, O(digest),
-	"sha256 | sha384 | sha512"},
+    {"signing.digest", T_ENUM, "sha256", 0, 0, digests, O(digest), "sha256 | sha384 | sha512"},
     {"signing.rsa_padding", T_ENUM, "pkcs1", 0, 0, paddings, O(rsa_padding),
-	"RSA signature padding: pkcs1 | pss"},
+        "RSA signature padding: pkcs1 | pss"},
     {"signing.include_chain", T_BOOL, "true", 0, 0, NULL, O(include_chain),
-	"include intermediate certificates"},
+        "include intermediate certificates"},
     {"signing.on_unauthorized", T_ENUM, "deliver", 0, 0, act_unauth, O(on_unauthorized),
-	"sender not entitled to a signature: deliver | reject"},
-    {"signing.on_no_certificate", T_ENUM, "deliver", 0, 0, act3,
-	O(on_no_certificate), "entitled sender without usable certificate: deliver | tempfail | reject"},
+        "sender not entitled to a signature: deliver | reject"},
+    {"signing.on_no_certificate", T_ENUM, "deliver", 0, 0, act3, O(on_no_certificate),
+        "entitled sender without usable certificate: deliver | tempfail | reject"},
     {"signing.on_malformed", T_ENUM, "reject", 0, 0, act3, O(on_malformed),
-	"message that cannot be signed safely: deliver | tempfail | reject"},
+        "message that cannot be signed safely: deliver | tempfail | reject"},
     {"auth.login_rule", T_ENUM, "address", 0, 0, login_rules, O(login_rule),
-	"address | localpart | map"},
+        "address | localpart | map"},
     {"auth.login_map", T_PATH, "", 0, 0, NULL, O(login_map),
-	"file of 'login address[, address...]' lines"},
+        "file of 'login address[, address...]' lines"},
     {"auth.trusted_networks", T_LIST, "", 0, 0, NULL, O(trusted_networks),
-	"relays whose internal senders are signed without SASL (CIDR)"},
+        "relays whose internal senders are signed without SASL (CIDR)"},
     {"auth.sender_aliases", T_PATH, "", 0, 0, NULL, O(sender_aliases),
-	"file of 'from-alias envelope-sender' lines"},
-    {"limits.max_message_size", T_INT, "52428800", 1024, 2048 * MB, NULL,
-	O(max_message_size), "bytes"},
+        "file of 'from-alias envelope-sender' lines"},
+    {"limits.max_message_size", T_INT, "52428800", 1024, 2048 * MB, NULL, O(max_message_size),
+        "bytes"},
     {"limits.max_header_size", T_INT, "65536", 1024, 16 * MB, NULL, O(max_header_size),
-	"bytes of one header field or part header block"},
+        "bytes of one header field or part header block"},
     {"limits.max_headers", T_INT, "1000", 10, 100000, NULL, O(max_headers),
-	"header fields per message"},
+        "header fields per message"},
     {"limits.max_mime_depth", T_INT, "16", 1, 60, NULL, O(max_mime_depth), "MIME nesting"},
     {"limits.max_mime_parts", T_INT, "500", 1, 100000, NULL, O(max_mime_parts),
-	"MIME parts per message"},
+        "MIME parts per message"},
     {"limits.max_recipients", T_INT, "1000", 1, 100000, NULL, O(max_recipients),
-	"envelope recipients per message"},
+        "envelope recipients per message"},
     {"limits.max_chain_length", T_INT, "8", 1, 32, NULL, O(max_chain_length),
-	"certificates in a chain"},
+        "certificates in a chain"},
 };
 
 #define NSETTINGS (sizeof(table) / sizeof(table[0]))
@@ -191,13 +190,13 @@ apply(struct segel_cfg *c, const struct setting *t, const config_setting_t *s, c
 		if (s == NULL)
 			iv = strtoll(t->def, NULL, 10);
 		else if (config_setting_type(s) == CONFIG_TYPE_INT ||
-			 config_setting_type(s) == CONFIG_TYPE_INT64)
+		    config_setting_type(s) == CONFIG_TYPE_INT64)
 			iv = config_setting_get_int64(s);
 		else
 			goto type;
 		if (iv < t->min || iv > t->max) {
-			snprintf(err, errlen, "%s:%d: %s = %lld is out of bounds [%lld, %lld]", file,
-			    line, t->name, iv, t->min, t->max);
+			snprintf(err, errlen, "%s:%d: %s = %lld is out of bounds [%lld, %lld]",
+			    file, line, t->name, iv, t->min, t->max);
 			return SG_ERR_CONFIG;
 		}
 		*(long long *)field = iv;
@@ -214,8 +213,8 @@ apply(struct segel_cfg *c, const struct setting *t, const config_setting_t *s, c
 		if (s && (sv = config_setting_get_string(s)) == NULL)
 			goto type;
 		if ((i = choice_index(t->choices, sv)) < 0) {
-			snprintf(err, errlen, "%s:%d: %s = \"%s\": expected %s", file, line, t->name, sv,
-			    t->doc);
+			snprintf(err, errlen, "%s:%d: %s = \"%s\": expected %s", file, line,
+			    t->name, sv, t->doc);
 			return SG_ERR_CONFIG;
 		}
 		*(int *)field = i;
@@ -229,8 +228,9 @@ apply(struct segel_cfg *c, const struct setting *t, const config_setting_t *s, c
 			const char *e = config_setting_get_string_elem(s, i);
 
 			if (e == NULL) {
-				snprintf(err, errlen, "%s:%d: %s: every element must be a string", file,
-				    line, t->name);
+				snprintf(err, errlen,
+				    "%s:%d: %s: every element must be a string", file, line,
+				    t->name);
 				return SG_ERR_CONFIG;
 			}
 			if (strlist_push(field, e) != 0)
@@ -283,8 +283,8 @@ check_unknown(config_t *cf, char *err, size_t errlen)
 		for (j = 0; (s = config_setting_get_elem(g, (unsigned)j)) != NULL; j++) {
 			if (find(gn, config_setting_name(s)) == NULL) {
 				snprintf(err, errlen, "%s:%d: unknown setting \"%s.%s\"",
-				    config_setting_source_file(s), config_setting_source_line(s), gn,
-				    config_setting_name(s));
+				    config_setting_source_file(s),
+				    config_setting_source_line(s), gn, config_setting_name(s));
 				return SG_ERR_CONFIG;
 			}
 		}
@@ -323,7 +323,8 @@ load_pairs(const char *path, struct policy_pair **out, size_t *n, char *err, siz
 			continue;
 		rest = save;
 		if (rest == NULL || strspn(rest, " \t,") == strlen(rest)) {
-			snprintf(err, errlen, "%s:%d: expected \"%s ADDRESS\"", path, lineno, left);
+			snprintf(
+			    err, errlen, "%s:%d: expected \"%s ADDRESS\"", path, lineno, left);
 			r = SG_ERR_CONFIG;
 			break;
 		}
@@ -358,21 +359,24 @@ build_policy(struct segel_cfg *c, char *err, size_t errlen)
 	p->login_rule = (enum policy_login_rule)c->login_rule;
 	p->sign_enabled = c->sign_mode == 0;
 	if (c->internal.n == 0) {
-		snprintf(err, errlen, "%s: domains.internal must list at least one domain", c->path);
+		snprintf(
+		    err, errlen, "%s: domains.internal must list at least one domain", c->path);
 		return SG_ERR_CONFIG;
 	}
 	if ((p->trusted = calloc(c->trusted_networks.n + 1, sizeof(*p->trusted))) == NULL)
 		return SG_ERR_NOMEM;
 	for (i = 0; i < c->trusted_networks.n; i++) {
 		if (policy_net_parse(c->trusted_networks.v[i], &p->trusted[i]) != 0) {
-			snprintf(err, errlen, "%s: auth.trusted_networks: \"%s\" is not an address/prefix",
+			snprintf(err, errlen,
+			    "%s: auth.trusted_networks: \"%s\" is not an address/prefix",
 			    c->path, c->trusted_networks.v[i]);
 			return SG_ERR_CONFIG;
 		}
 	}
 	p->ntrusted = c->trusted_networks.n;
 	if (c->login_rule == POLICY_LOGIN_MAP && c->login_map[0] == '\0') {
-		snprintf(err, errlen, "%s: auth.login_rule = \"map\" needs auth.login_map", c->path);
+		snprintf(
+		    err, errlen, "%s: auth.login_rule = \"map\" needs auth.login_map", c->path);
 		return SG_ERR_CONFIG;
 	}
 	if ((r = load_pairs(c->login_map, &p->login_map, &p->nlogin_map, err, errlen)) != 0)
@@ -405,7 +409,8 @@ cfg_load(const char *path, struct segel_cfg **out, char *err, size_t errlen)
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
 			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		else
-			snprintf(err, errlen, "%s:%d: %s", config_error_file(&cf) ? config_error_file(&cf) : path,
+			snprintf(err, errlen, "%s:%d: %s",
+			    config_error_file(&cf) ? config_error_file(&cf) : path,
 			    config_error_line(&cf), config_error_text(&cf));
 		goto out;
 	}
@@ -415,7 +420,8 @@ cfg_load(const char *path, struct segel_cfg **out, char *err, size_t errlen)
 		const char *dot = strchr(table[i].name, '.');
 		config_setting_t *g, *s = NULL;
 
-		snprintf(group, sizeof(group), "%.*s", (int)(dot - table[i].name), table[i].name);
+		snprintf(
+		    group, sizeof(group), "%.*s", (int)(dot - table[i].name), table[i].name);
 		if ((g = config_lookup(&cf, group)) != NULL)
 			s = config_setting_get_member(g, dot + 1);
 		if ((r = apply(c, &table[i], s, err, errlen)) != 0)

@@ -43,12 +43,12 @@ struct segel_cfg {
 	struct cfg_strlist internal;
 	/* signing */
 	int sign_mode; /* 0 always, 1 never */
-	int digest;    /* enum sm_digest */
+	int digest; /* enum sm_digest */
 	int rsa_padding; /* 0 pkcs1, 1 pss */
 	int include_chain;
-	int on_unauthorized;   /* deliver | reject */
+	int on_unauthorized; /* deliver | reject */
 	int on_no_certificate; /* deliver | tempfail | reject */
-	int on_malformed;      /* deliver | tempfail | reject */
+	int on_malformed; /* deliver | tempfail | reject */
 	/* auth */
 	int login_rule;
 	char *login_map;

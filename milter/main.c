@@ -78,11 +78,12 @@ milter_set_keystore(struct keystore *ks)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: segel-milter -c CONF [-p SOCKET] [-f] [-n]\n"
-			"  -c CONF    configuration file\n"
-			"  -p SOCKET  override milter.socket (unix:/path or inet:PORT@HOST)\n"
-			"  -f         stay in the foreground and log to stderr\n"
-			"  -n         check the configuration and exit\n");
+	fprintf(stderr,
+	    "usage: segel-milter -c CONF [-p SOCKET] [-f] [-n]\n"
+	    "  -c CONF    configuration file\n"
+	    "  -p SOCKET  override milter.socket (unix:/path or inet:PORT@HOST)\n"
+	    "  -f         stay in the foreground and log to stderr\n"
+	    "  -n         check the configuration and exit\n");
 	exit(2);
 }
 
@@ -123,7 +124,8 @@ reload_thread(void *arg)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (cfg_load(cfg_path, &c, err, sizeof(err)) != 0) {
-			sg_log(SG_LOG_ERROR, "reload: %s; keeping the running configuration", err);
+			sg_log(
+			    SG_LOG_ERROR, "reload: %s; keeping the running configuration", err);
 			continue;
 		}
 		milter_cfg_set(c);
@@ -149,8 +151,8 @@ worker(struct segel_cfg *cfg, const char *sock)
 		return 1;
 	}
 	sg_secmem_lock(master, strlen(master));
-	if (smfi_setconn((char *)sock) == MI_FAILURE || smfi_register(milter_desc) == MI_FAILURE ||
-	    smfi_opensocket(1) == MI_FAILURE) {
+	if (smfi_setconn((char *)sock) == MI_FAILURE ||
+	    smfi_register(milter_desc) == MI_FAILURE || smfi_opensocket(1) == MI_FAILURE) {
 		sg_log(SG_LOG_FATAL, "cannot open milter socket %s", sock);
 		sg_strfreezero(master);
 		return 1;
@@ -248,8 +250,10 @@ supervise(struct segel_cfg *cfg, const char *sock)
 		}
 		if (p < 0)
 			return 1;
-		if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && time(NULL) - last_start < 5) {
-			sg_log(SG_LOG_FATAL, "worker failed at start-up (exit %d)", WEXITSTATUS(status));
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+		    time(NULL) - last_start < 5) {
+			sg_log(SG_LOG_FATAL, "worker failed at start-up (exit %d)",
+			    WEXITSTATUS(status));
 			return 1;
 		}
 		if (got_term)
@@ -314,19 +318,21 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		if (sg_secfile_check(cfg->master_passphrase_file, err, sizeof(err)) != 0) {
-			fprintf(stderr, "segel-milter: %s: keystore.master_passphrase_file: %s\n",
-			    cfg_path, err);
+			fprintf(stderr,
+			    "segel-milter: %s: keystore.master_passphrase_file: %s\n", cfg_path,
+			    err);
 			return 1;
 		}
 		printf("segel-milter: %s: configuration OK\n", cfg_path);
 		return 0;
 	}
 	if (sg_secmem_harden_process() != 0) {
-		fprintf(stderr, "segel-milter: cannot disable core dumps: %s\n", strerror(errno));
+		fprintf(
+		    stderr, "segel-milter: cannot disable core dumps: %s\n", strerror(errno));
 		return 1;
 	}
 	if (sg_log_open("segel-milter", foreground ? "stderr" : cfg->log_facility,
-		(enum sg_log_level)cfg->log_level) != 0) {
+	        (enum sg_log_level)cfg->log_level) != 0) {
 		fprintf(stderr, "segel-milter: unknown log facility %s\n", cfg->log_facility);
 		return 1;
 	}

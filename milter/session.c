@@ -43,8 +43,8 @@ struct conn {
 
 enum outcome { OUT_SIGNED, OUT_UNSIGNED, OUT_SKIPPED, OUT_REJECTED, OUT_TEMPFAIL };
 
-static const char *const outcome_name[] = {"signed", "unsigned", "skipped", "rejected",
-    "tempfail"};
+static const char *const outcome_name[] = {
+    "signed", "unsigned", "skipped", "rejected", "tempfail"};
 
 static void
 msg_free(struct msgctx *m)
@@ -81,7 +81,7 @@ on_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 		return SMFIS_TEMPFAIL;
 	if (sa != NULL) {
 		size_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						       : sizeof(struct sockaddr_in);
+		                                       : sizeof(struct sockaddr_in);
 
 		if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
 			memcpy(&c->client, sa, len);
@@ -108,7 +108,7 @@ on_envfrom(SMFICTX *ctx, char **argv)
 	gettimeofday(&m->start, NULL);
 	m->cfg = milter_cfg_get();
 	if ((r = sm_msg_new(&m->cfg->limits, m->cfg->spool_dir,
-		 (size_t)m->cfg->memory_threshold, &m->msg)) != 0) {
+	         (size_t)m->cfg->memory_threshold, &m->msg)) != 0) {
 		sg_log(SG_LOG_ERROR, "NOQUEUE: cannot start a message: %s", sg_strerror(r));
 		return SMFIS_TEMPFAIL;
 	}
@@ -204,7 +204,7 @@ finish(SMFICTX *ctx, struct msgctx *m, int action, enum outcome out, const char 
 		st = SMFIS_TEMPFAIL;
 	}
 	sg_log(out == OUT_SIGNED || out == OUT_SKIPPED || out == OUT_UNSIGNED ? SG_LOG_INFO
-									    : SG_LOG_WARNING,
+	                                                                      : SG_LOG_WARNING,
 	    "%s: result=%s reason=%s from=%s auth=%s size=%zu ms=%ld detail=\"%s\"", qid(ctx),
 	    outcome_name[out], reason, sg_log_escape(addr, strlen(addr), from, sizeof(from)),
 	    m->auth ? "yes" : "no", sg_spool_size(sm_msg_body_spool(m->msg)),
@@ -221,7 +221,8 @@ internal_error(SMFICTX *ctx, struct msgctx *m, const char *what, int r)
 	snprintf(text, sizeof(text), "%s: %s", what, sg_strerror(r));
 	sg_log(SG_LOG_ERROR, "%s: %s", qid(ctx), text);
 	return finish(ctx, m, act == CFG_ACT_ACCEPT ? CFG_ACT_DELIVER : act,
-	    act == CFG_ACT_ACCEPT ? OUT_UNSIGNED : OUT_TEMPFAIL, "internal-error", text, "5.3.0");
+	    act == CFG_ACT_ACCEPT ? OUT_UNSIGNED : OUT_TEMPFAIL, "internal-error", text,
+	    "5.3.0");
 }
 
 static sfsistat
@@ -229,8 +230,8 @@ malformed(SMFICTX *ctx, struct msgctx *m, int r)
 {
 	char text[300];
 
-	snprintf(text, sizeof(text), "%s: %s", r == SG_ERR_LIMIT ? "limit exceeded" : "malformed MIME",
-	    sm_msg_problem(m->msg));
+	snprintf(text, sizeof(text), "%s: %s",
+	    r == SG_ERR_LIMIT ? "limit exceeded" : "malformed MIME", sm_msg_problem(m->msg));
 	sg_log(SG_LOG_ERROR, "%s: cannot sign: %s", qid(ctx), text);
 	return finish(ctx, m, m->cfg->on_malformed, OUT_UNSIGNED,
 	    r == SG_ERR_LIMIT ? "limit" : "malformed", text, "5.6.0");
@@ -279,7 +280,8 @@ sign_message(SMFICTX *ctx, struct msgctx *m, const char *addr)
 	if (r == SG_ERR_NOT_FOUND || r == SG_ERR_CERT_UNUSABLE) {
 		snprintf(text, sizeof(text), "no usable certificate for %s: %s", addr, why);
 		return finish(ctx, m, cfg->on_no_certificate, OUT_UNSIGNED,
-		    r == SG_ERR_NOT_FOUND ? "no-certificate" : "certificate-unusable", text, "5.7.1");
+		    r == SG_ERR_NOT_FOUND ? "no-certificate" : "certificate-unusable", text,
+		    "5.7.1");
 	}
 	if (r != 0) {
 		snprintf(text, sizeof(text), "keystore: %s", why[0] ? why : sg_strerror(r));
@@ -352,8 +354,10 @@ on_eom(SMFICTX *ctx)
 	f.nfrom = nfrom_fields > 1 ? nfrom_fields : nfrom;
 	policy_sign_decide(&m->cfg->policy, &f, &d);
 	if (!d.sign) {
-		int act = is_impersonation(d.reason) && m->cfg->on_unauthorized == CFG_ACT_REJECT
-		    ? CFG_ACT_REJECT : CFG_ACT_DELIVER;
+		int act =
+		    is_impersonation(d.reason) && m->cfg->on_unauthorized == CFG_ACT_REJECT
+		    ? CFG_ACT_REJECT
+		    : CFG_ACT_DELIVER;
 
 		st = finish(ctx, m, act, OUT_UNSIGNED, policy_sign_reason_token(d.reason),
 		    policy_sign_reason_text(d.reason), "5.7.1");

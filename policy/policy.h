@@ -18,9 +18,9 @@
 #include "util/sg_err.h"
 
 enum policy_login_rule {
-	POLICY_LOGIN_ADDRESS,	/* login equals the full From address */
+	POLICY_LOGIN_ADDRESS, /* login equals the full From address */
 	POLICY_LOGIN_LOCALPART, /* login equals the local part */
-	POLICY_LOGIN_MAP,	/* the login map lists the addresses a login owns */
+	POLICY_LOGIN_MAP, /* the login map lists the addresses a login owns */
 };
 
 /* One "login  address" pair of the login map, or "alias  sender". */
@@ -51,30 +51,30 @@ struct policy_cfg {
 
 /* What is known about a message when deciding whether to sign it. */
 struct policy_sign_facts {
-	const char *auth_login;		 /* SASL login, NULL when none */
-	const struct sockaddr *client;	 /* SMTP client address, may be NULL */
-	const char *env_from;		 /* normalised envelope sender, may be NULL */
-	char *const *from;		 /* normalised From addresses */
-	size_t nfrom;			 /* 0 when the From field is missing */
-	int from_malformed;		 /* From did not parse */
+	const char *auth_login; /* SASL login, NULL when none */
+	const struct sockaddr *client; /* SMTP client address, may be NULL */
+	const char *env_from; /* normalised envelope sender, may be NULL */
+	char *const *from; /* normalised From addresses */
+	size_t nfrom; /* 0 when the From field is missing */
+	int from_malformed; /* From did not parse */
 };
 
 enum policy_sign_reason {
-	POLICY_SIGN_OK_AUTH,	     /* SASL login owns the From address */
-	POLICY_SIGN_OK_TRUSTED,	     /* trusted relay, internal sender */
-	POLICY_NOSIGN_DISABLED,	     /* signing.mode = never */
-	POLICY_NOSIGN_FROM_MISSING,  /* no or unparsable From field */
+	POLICY_SIGN_OK_AUTH, /* SASL login owns the From address */
+	POLICY_SIGN_OK_TRUSTED, /* trusted relay, internal sender */
+	POLICY_NOSIGN_DISABLED, /* signing.mode = never */
+	POLICY_NOSIGN_FROM_MISSING, /* no or unparsable From field */
 	POLICY_NOSIGN_FROM_MULTIPLE, /* more than one From address */
-	POLICY_NOSIGN_EXTERNAL,	     /* From is not in an internal domain */
-	POLICY_NOSIGN_ENVELOPE,	     /* From is not the envelope sender or its alias */
+	POLICY_NOSIGN_EXTERNAL, /* From is not in an internal domain */
+	POLICY_NOSIGN_ENVELOPE, /* From is not the envelope sender or its alias */
 	POLICY_NOSIGN_UNAUTHENTICATED, /* no SASL login and not a trusted relay */
-	POLICY_NOSIGN_NOT_OWNER,     /* the login does not own the From address */
+	POLICY_NOSIGN_NOT_OWNER, /* the login does not own the From address */
 };
 
 struct policy_sign_decision {
-	int sign;		     /* 1: sign as `address` */
+	int sign; /* 1: sign as `address` */
 	enum policy_sign_reason reason;
-	const char *address;	     /* the From address (borrowed from facts) */
+	const char *address; /* the From address (borrowed from facts) */
 };
 
 /* Decides whether the message may be signed, and why. Never fails. */

@@ -31,8 +31,15 @@ static const char *const reason_text[] = {
 };
 
 static const char *const reason_token[] = {
-    "auth", "trusted-relay", "disabled", "from-missing", "from-multiple",
-    "external", "envelope-mismatch", "unauthenticated", "not-owner",
+    "auth",
+    "trusted-relay",
+    "disabled",
+    "from-missing",
+    "from-multiple",
+    "external",
+    "envelope-mismatch",
+    "unauthenticated",
+    "not-owner",
 };
 
 const char *
@@ -126,7 +133,8 @@ policy_client_trusted(const struct policy_cfg *cfg, const struct sockaddr *sa)
 		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
 		family = AF_INET;
 	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		const struct in6_addr *a6 =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 
 		if (IN6_IS_ADDR_V4MAPPED(a6)) {
 			memcpy(addr, a6->s6_addr + 12, 4);
@@ -197,8 +205,9 @@ policy_sign_decide(const struct policy_cfg *cfg, const struct policy_sign_facts 
 	d->address = from;
 	if (!policy_domain_internal(cfg, strrchr(from, '@') + 1))
 		return decide(d, 0, POLICY_NOSIGN_EXTERNAL);
-	if (f->env_from == NULL || (strcasecmp(f->env_from, from) != 0 &&
-				       !pair_match(cfg->aliases, cfg->naliases, from, f->env_from)))
+	if (f->env_from == NULL ||
+	    (strcasecmp(f->env_from, from) != 0 &&
+	        !pair_match(cfg->aliases, cfg->naliases, from, f->env_from)))
 		return decide(d, 0, POLICY_NOSIGN_ENVELOPE);
 	if (f->auth_login != NULL && f->auth_login[0] != '\0') {
 		if (login_owns(cfg, f->auth_login, from))

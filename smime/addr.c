@@ -155,8 +155,8 @@ sm_cert_addresses(X509 *cert, char ***addrs, size_t *n)
 		if (g->type != GEN_EMAIL)
 			continue;
 		d = ASN1_STRING_get0_data(g->d.rfc822Name);
-		if ((a = normalize_spec((const char *)d,
-			 (size_t)ASN1_STRING_length(g->d.rfc822Name))) == NULL)
+		if ((a = normalize_spec(
+		         (const char *)d, (size_t)ASN1_STRING_length(g->d.rfc822Name))) == NULL)
 			continue;
 		if ((r = push(&list, &cnt, a)) != 0)
 			break;

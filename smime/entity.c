@@ -69,8 +69,9 @@ top_headers(const struct sm_msg *m, const struct sm_part *p, struct sm_sink *out
 			return r;
 	}
 	if (!any_ct) {
-		r = sm_sink_puts(out, p->has_8bit ? "Content-Type: text/plain; charset=utf-8\r\n"
-						  : "Content-Type: text/plain; charset=us-ascii\r\n");
+		r = sm_sink_puts(out,
+		    p->has_8bit ? "Content-Type: text/plain; charset=utf-8\r\n"
+		                : "Content-Type: text/plain; charset=us-ascii\r\n");
 		if (r != 0)
 			return r;
 	}
@@ -93,7 +94,7 @@ part_headers(const struct sg_spool *in, const struct sm_part *p, struct sm_sink 
 		return SG_ERR_NOMEM;
 	sg_spool_reader_init(rd, in, p->hdr_start);
 	while (rd->off + rd->pos < p->hdr_end &&
-	       (r = sg_spool_getline(rd, &l, &len, &complete)) == 1) {
+	    (r = sg_spool_getline(rd, &l, &len, &complete)) == 1) {
 		size_t n = len;
 
 		while (n > 0 && (l[n - 1] == '\n' || l[n - 1] == '\r'))
@@ -128,7 +129,8 @@ copy_canonical(const struct sg_spool *in, size_t start, size_t end, struct sm_si
 	if ((rd = malloc(sizeof(*rd))) == NULL)
 		return SG_ERR_NOMEM;
 	sg_spool_reader_init(rd, in, start);
-	while (rd->off + rd->pos < end && (r = sg_spool_getline(rd, &l, &len, &complete)) == 1) {
+	while (
+	    rd->off + rd->pos < end && (r = sg_spool_getline(rd, &l, &len, &complete)) == 1) {
 		size_t n = len, lim = end - rd->line_off;
 		int nl = 0;
 
@@ -138,7 +140,8 @@ copy_canonical(const struct sg_spool *in, size_t start, size_t end, struct sm_si
 			nl = 1;
 			n -= (n >= 2 && l[n - 2] == '\r') ? 2 : 1;
 		}
-		if ((r = sm_sink_put(out, l, n)) != 0 || (nl && (r = sm_sink_put(out, "\r\n", 2))))
+		if ((r = sm_sink_put(out, l, n)) != 0 ||
+		    (nl && (r = sm_sink_put(out, "\r\n", 2))))
 			break;
 	}
 	free(rd);
@@ -275,7 +278,8 @@ copy_qp(const struct sg_spool *in, size_t start, size_t end, struct sm_sink *out
 	if ((rd = malloc(sizeof(*rd))) == NULL)
 		return SG_ERR_NOMEM;
 	sg_spool_reader_init(rd, in, start);
-	while (rd->off + rd->pos < end && (r = sg_spool_getline(rd, &l, &len, &complete)) == 1) {
+	while (
+	    rd->off + rd->pos < end && (r = sg_spool_getline(rd, &l, &len, &complete)) == 1) {
 		size_t n = len, lim = end - rd->line_off;
 		int nl = 0;
 
@@ -302,8 +306,8 @@ copy_qp(const struct sg_spool *in, size_t start, size_t end, struct sm_sink *out
 	return r < 0 ? r : 0;
 }
 
-static int write_part(const struct sm_msg *m, const struct sm_tree *t, int idx,
-    struct sm_sink *out);
+static int write_part(
+    const struct sm_msg *m, const struct sm_tree *t, int idx, struct sm_sink *out);
 
 static int
 write_children(const struct sm_msg *m, const struct sm_tree *t, int idx, struct sm_sink *out)
@@ -317,7 +321,8 @@ write_children(const struct sm_msg *m, const struct sm_tree *t, int idx, struct 
 			continue;
 		if ((r = sm_sink_puts(out, "--")) != 0 || (r = sm_sink_puts(out, b)) != 0 ||
 		    (r = sm_sink_put(out, "\r\n", 2)) != 0 ||
-		    (r = write_part(m, t, (int)j, out)) != 0 || (r = sm_sink_put(out, "\r\n", 2)) != 0)
+		    (r = write_part(m, t, (int)j, out)) != 0 ||
+		    (r = sm_sink_put(out, "\r\n", 2)) != 0)
 			return r;
 	}
 	if ((r = sm_sink_puts(out, "--")) != 0 || (r = sm_sink_puts(out, b)) != 0)

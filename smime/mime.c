@@ -108,7 +108,8 @@ header_value(const struct sg_buf *h, const char *name, struct sg_buf *val)
 		if (!found && (size_t)(next - line) > nl && strncasecmp(line, name, nl) == 0 &&
 		    line[nl] == ':') {
 			found = 1;
-			if (sg_buf_put(val, line + nl + 1, (size_t)((eol ? eol : end) - line) - nl - 1))
+			if (sg_buf_put(val, line + nl + 1,
+			        (size_t)((eol ? eol : end) - line) - nl - 1))
 				return SG_ERR_LIMIT;
 		} else if (found == 1 && (*line == ' ' || *line == '\t')) {
 			if (sg_buf_put(val, line, (size_t)((eol ? eol : end) - line)))
@@ -147,7 +148,8 @@ end_headers(struct scan *sc, size_t hdr_end, size_t body_off)
 	p->cte = r == 1 ? sm_cte_parse(sg_buf_str(&v)) : SM_CTE_NONE;
 	sg_buf_free(&v);
 	if (r < 0)
-		return fail(sc, SG_ERR_MALFORMED, "part with two Content-Transfer-Encoding fields");
+		return fail(
+		    sc, SG_ERR_MALFORMED, "part with two Content-Transfer-Encoding fields");
 	return begin_body(sc, sc->cur, body_off);
 }
 
@@ -295,7 +297,8 @@ decide_encoding(struct scan *sc, struct sm_part *p)
 	case SM_CTE_BASE64:
 	case SM_CTE_OTHER:
 		if (dirty)
-			return fail(sc, SG_ERR_MALFORMED, "8-bit or over-long data in an encoded part");
+			return fail(
+			    sc, SG_ERR_MALFORMED, "8-bit or over-long data in an encoded part");
 		return 0;
 	default:
 		break;
@@ -353,7 +356,8 @@ sm_tree_scan(const struct sg_spool *body, const char *ctype, const char *cte,
 		t->parts[sc.cur].body_end = sg_spool_size(body);
 	for (i = 0; i < t->nparts; i++) {
 		if (t->parts[i].container && t->parts[i].nchildren == 0) {
-			r = fail(&sc, SG_ERR_MALFORMED, "multipart whose boundary never appears");
+			r = fail(
+			    &sc, SG_ERR_MALFORMED, "multipart whose boundary never appears");
 			goto out;
 		}
 		if ((r = decide_encoding(&sc, &t->parts[i])) != 0)

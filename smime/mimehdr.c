@@ -89,8 +89,9 @@ sm_ctype_parse(const char *value, struct sm_ctype *ct)
 	}
 	if (mailmime_content_parse(value, strlen(value), &idx, &c) != MAILIMF_NO_ERROR)
 		return SG_ERR_MALFORMED;
-	if ((tn = type_name(c->ct_type)) == NULL || copy_lower(ct->type, sizeof(ct->type), tn) ||
-	    c->ct_subtype == NULL || copy_lower(ct->subtype, sizeof(ct->subtype), c->ct_subtype))
+	if ((tn = type_name(c->ct_type)) == NULL ||
+	    copy_lower(ct->type, sizeof(ct->type), tn) || c->ct_subtype == NULL ||
+	    copy_lower(ct->subtype, sizeof(ct->subtype), c->ct_subtype))
 		goto out;
 	for (it = clist_begin(c->ct_parameters); it != NULL; it = clist_next(it)) {
 		struct mailmime_parameter *p = clist_content(it);
@@ -144,7 +145,7 @@ sm_cte_parse(const char *value)
 	while (*value == ' ' || *value == '\t' || *value == '\r' || *value == '\n')
 		value++;
 	while (value[n] != '\0' && !isspace((unsigned char)value[n]) && value[n] != ';' &&
-	       value[n] != '(') {
+	    value[n] != '(') {
 		if (n + 1 >= sizeof(tok))
 			return SM_CTE_OTHER;
 		tok[n] = value[n];

@@ -51,7 +51,7 @@ struct sm_part {
 	int depth;
 	struct sm_ctype ct;
 	enum sm_cte cte;
-	size_t hdr_start, hdr_end;   /* header block in the spool (not top) */
+	size_t hdr_start, hdr_end; /* header block in the spool (not top) */
 	size_t body_start, body_end; /* body without the CRLF before a boundary */
 	unsigned has_8bit : 1, has_nul : 1, has_long : 1, has_bare_cr : 1, hdr_8bit : 1;
 	unsigned container : 1; /* multipart: children follow */
@@ -79,8 +79,8 @@ void sm_tree_free(struct sm_tree *t);
  * (with the CTE fixed), a blank line, and the body with every part
  * re-encoded as the scan decided, all with CRLF line ends.
  */
-int sm_entity_write(const struct sm_msg *m, const struct sm_tree *t, struct sm_sink *out)
-    SG_WUR;
+int sm_entity_write(
+    const struct sm_msg *m, const struct sm_tree *t, struct sm_sink *out) SG_WUR;
 
 /* base64 of n bytes with CRLF every 76 columns, into out. */
 int sm_base64_write(struct sm_sink *out, const unsigned char *p, size_t n) SG_WUR;

@@ -52,7 +52,8 @@ sm_msg_new(const struct sm_limits *lim, const char *spool_dir, size_t mem_thresh
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return SG_ERR_NOMEM;
 	m->lim = *lim;
-	if ((r = sg_spool_new(spool_dir, mem_threshold, lim->max_message_size, &m->body)) != 0) {
+	if ((r = sg_spool_new(spool_dir, mem_threshold, lim->max_message_size, &m->body)) !=
+	    0) {
 		free(m);
 		return r;
 	}
@@ -146,7 +147,8 @@ classify(const struct sm_ctype *ct)
 	if (strcmp(ct->type, "multipart") == 0 && strcmp(ct->subtype, "signed") == 0)
 		return SM_KIND_SIGNED;
 	if (strcmp(ct->type, "application") == 0 &&
-	    (strcmp(ct->subtype, "pkcs7-mime") == 0 || strcmp(ct->subtype, "x-pkcs7-mime") == 0)) {
+	    (strcmp(ct->subtype, "pkcs7-mime") == 0 ||
+	        strcmp(ct->subtype, "x-pkcs7-mime") == 0)) {
 		if (strcasecmp(ct->smime_type, "signed-data") == 0 ||
 		    strcasecmp(ct->smime_type, "certs-only") == 0)
 			return SM_KIND_SIGNED;
@@ -196,7 +198,8 @@ sm_msg_parse_spool(struct sm_msg *m, const struct sg_spool *in)
 			char *colon = memchr(field.data, ':', field.len);
 
 			if (colon == NULL) {
-				r = set_problem(m, SG_ERR_MALFORMED, "header line without a colon");
+				r = set_problem(
+				    m, SG_ERR_MALFORMED, "header line without a colon");
 				goto out;
 			}
 			*colon = '\0';

@@ -52,7 +52,8 @@ sm_output_render(const struct sm_msg *m, const struct sm_output *o, struct sg_sp
 	for (i = 0; i < sm_msg_header_count(m); i++) {
 		if (o && deleted(m, o, i))
 			continue;
-		if ((r = put_field(&s, sm_msg_header_name(m, i), sm_msg_header_value(m, i))) != 0)
+		if ((r = put_field(&s, sm_msg_header_name(m, i), sm_msg_header_value(m, i))) !=
+		    0)
 			return r;
 	}
 	for (i = 0; o && i < o->nedits; i++)

@@ -80,8 +80,8 @@ sm_output_free(struct sm_output *o)
 }
 
 static int
-add_edit(struct sm_output *o, enum sm_edit_op op, const char *name, size_t index,
-    const char *value)
+add_edit(
+    struct sm_output *o, enum sm_edit_op op, const char *name, size_t index, const char *value)
 {
 	struct sm_edit *e;
 
@@ -104,9 +104,9 @@ add_edit(struct sm_output *o, enum sm_edit_op op, const char *name, size_t index
 static int
 add_capabilities(CMS_SignerInfo *si)
 {
-	static const int nids[] = {NID_aes_256_gcm, NID_aes_128_gcm, NID_aes_256_cbc,
-	    NID_aes_128_cbc};
-	STACK_OF(X509_ALGOR) *caps;
+	static const int nids[] = {
+	    NID_aes_256_gcm, NID_aes_128_gcm, NID_aes_256_cbc, NID_aes_128_cbc};
+	STACK_OF(X509_ALGOR) * caps;
 	size_t i;
 	int ok = 0;
 
@@ -115,7 +115,8 @@ add_capabilities(CMS_SignerInfo *si)
 	for (i = 0; i < sizeof(nids) / sizeof(nids[0]); i++) {
 		X509_ALGOR *a = X509_ALGOR_new();
 
-		if (a == NULL || !X509_ALGOR_set0(a, OBJ_nid2obj(nids[i]), V_ASN1_UNDEF, NULL) ||
+		if (a == NULL ||
+		    !X509_ALGOR_set0(a, OBJ_nid2obj(nids[i]), V_ASN1_UNDEF, NULL) ||
 		    !sk_X509_ALGOR_push(caps, a)) {
 			X509_ALGOR_free(a);
 			goto out;
@@ -157,8 +158,8 @@ add_key_preference(CMS_SignerInfo *si, X509 *cert)
 	der[i++] = (unsigned char)(inner & 0xff);
 	memcpy(der + i, name, (size_t)nl);
 	memcpy(der + i + (size_t)nl, serial, (size_t)sl);
-	if (CMS_signed_add1_attr_by_NID(si, NID_id_smime_aa_encrypKeyPref, V_ASN1_SEQUENCE, der,
-		(int)(hl + inner)))
+	if (CMS_signed_add1_attr_by_NID(
+	        si, NID_id_smime_aa_encrypKeyPref, V_ASN1_SEQUENCE, der, (int)(hl + inner)))
 		r = 0;
 out:
 	OPENSSL_free(name);
@@ -203,7 +204,8 @@ start_cms(const struct sm_signer *s, const struct sm_sign_opts *o, CMS_ContentIn
 	if (flags & CMS_KEY_PARAM) {
 		EVP_PKEY_CTX *pctx = CMS_SignerInfo_get0_pkey_ctx(si);
 
-		if (pctx == NULL || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+		if (pctx == NULL ||
+		    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
 		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0)
 			goto out;
 	}
@@ -275,8 +277,8 @@ sm_sign(struct sm_msg *m, const struct sm_signer *signer, const struct sm_sign_o
 	if (sm_msg_kind(m) != SM_KIND_PLAIN)
 		return SG_ERR_ALREADY_SMIME;
 	if ((r = sm_tree_scan(sm_msg_body_spool(m), sm_msg_get(m, "Content-Type", 0),
-		 sm_msg_get(m, "Content-Transfer-Encoding", 0), sm_msg_limits(m), &tree, problem,
-		 sizeof(problem))) != 0) {
+	         sm_msg_get(m, "Content-Transfer-Encoding", 0), sm_msg_limits(m), &tree,
+	         problem, sizeof(problem))) != 0) {
 		sm_msg_set_problem(m, problem);
 		goto out;
 	}
@@ -284,7 +286,8 @@ sm_sign(struct sm_msg *m, const struct sm_signer *signer, const struct sm_sign_o
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = sg_spool_new(opts->spool_dir, opts->mem_threshold, SIZE_MAX / 2, &o->body)) != 0 ||
+	if ((r = sg_spool_new(opts->spool_dir, opts->mem_threshold, SIZE_MAX / 2, &o->body)) !=
+	        0 ||
 	    (r = make_boundary(boundary, sizeof(boundary))) != 0 ||
 	    (r = start_cms(signer, opts, &cms)) != 0)
 		goto out;
@@ -304,14 +307,16 @@ sm_sign(struct sm_msg *m, const struct sm_signer *signer, const struct sm_sign_o
 		r = SG_ERR_CRYPTO;
 		goto out;
 	}
-	if ((r = sm_sink_puts(&sink, "\r\n--")) != 0 || (r = sm_sink_puts(&sink, boundary)) != 0 ||
+	if ((r = sm_sink_puts(&sink, "\r\n--")) != 0 ||
+	    (r = sm_sink_puts(&sink, boundary)) != 0 ||
 	    (r = sm_sink_puts(&sink,
-		 "\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
-		 "Content-Transfer-Encoding: base64\r\n"
-		 "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
-		 "Content-Description: S/MIME Cryptographic Signature\r\n\r\n")) != 0 ||
+	         "\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+	         "Content-Transfer-Encoding: base64\r\n"
+	         "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+	         "Content-Description: S/MIME Cryptographic Signature\r\n\r\n")) != 0 ||
 	    (r = put_signature(cms, &sink)) != 0 || (r = sm_sink_puts(&sink, "\r\n--")) != 0 ||
-	    (r = sm_sink_puts(&sink, boundary)) != 0 || (r = sm_sink_puts(&sink, "--\r\n")) != 0)
+	    (r = sm_sink_puts(&sink, boundary)) != 0 ||
+	    (r = sm_sink_puts(&sink, "--\r\n")) != 0)
 		goto out;
 	snprintf(ctype, sizeof(ctype),
 	    "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=%s;\n\t"

@@ -29,10 +29,10 @@
 /* Bounds on untrusted input; every one is a configuration setting. */
 struct sm_limits {
 	size_t max_message_size; /* header block plus body, bytes */
-	size_t max_header_size;	 /* one header field, or one part's header block */
-	size_t max_headers;	 /* header fields of the message */
-	size_t max_mime_depth;	 /* nesting of multipart and message parts */
-	size_t max_mime_parts;	 /* MIME entities in the whole message */
+	size_t max_header_size; /* one header field, or one part's header block */
+	size_t max_headers; /* header fields of the message */
+	size_t max_mime_depth; /* nesting of multipart and message parts */
+	size_t max_mime_parts; /* MIME entities in the whole message */
 };
 
 /* Fills *l with the built-in defaults. */
@@ -40,8 +40,8 @@ void sm_limits_default(struct sm_limits *l);
 
 /* What the top-level Content-Type says the message already is. */
 enum sm_kind {
-	SM_KIND_PLAIN,	   /* not S/MIME */
-	SM_KIND_SIGNED,	   /* multipart/signed or pkcs7-mime signed-data */
+	SM_KIND_PLAIN, /* not S/MIME */
+	SM_KIND_SIGNED, /* multipart/signed or pkcs7-mime signed-data */
 	SM_KIND_ENCRYPTED, /* pkcs7-mime enveloped or authEnveloped data */
 };
 
@@ -89,7 +89,7 @@ const struct sg_spool *sm_msg_body_spool(const struct sm_msg *m);
 /* One change to the header block, for smfi_chgheader/smfi_addheader. */
 enum sm_edit_op {
 	SM_EDIT_DELETE, /* delete the index-th (1-based) field called name */
-	SM_EDIT_ADD,	/* append a field at the end of the header block */
+	SM_EDIT_ADD, /* append a field at the end of the header block */
 };
 
 struct sm_edit {
@@ -111,21 +111,21 @@ void sm_output_free(struct sm_output *o);
  * Writes the whole resulting message (original headers with the edits
  * applied, then the new body) to a spool; used by segelctl and tests.
  */
-int sm_output_render(const struct sm_msg *m, const struct sm_output *o, struct sg_spool *dst)
-    SG_WUR;
+int sm_output_render(
+    const struct sm_msg *m, const struct sm_output *o, struct sg_spool *dst) SG_WUR;
 
 /* The identity that signs: all borrowed from the caller. */
 struct sm_signer {
 	X509 *cert;
 	EVP_PKEY *key;
-	STACK_OF(X509) *chain; /* intermediates, may be NULL */
+	STACK_OF(X509) * chain; /* intermediates, may be NULL */
 };
 
 enum sm_digest { SM_DIGEST_SHA256, SM_DIGEST_SHA384, SM_DIGEST_SHA512 };
 
 struct sm_sign_opts {
 	enum sm_digest digest;
-	int rsa_pss;	   /* RSASSA-PSS instead of PKCS#1 v1.5 */
+	int rsa_pss; /* RSASSA-PSS instead of PKCS#1 v1.5 */
 	int include_chain; /* put the chain into the signature */
 	const char *spool_dir;
 	size_t mem_threshold;

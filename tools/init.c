@@ -72,7 +72,8 @@ cmd_init(int argc, char **argv)
 		else if (strcmp(argv[k], "--user") == 0 && k + 1 < argc)
 			user = argv[++k];
 		else
-			die("init: usage: segelctl init --dir DIR --domain DOMAIN [--domain ...] "
+			die("init: usage: segelctl init --dir DIR --domain DOMAIN [--domain "
+			    "...] "
 			    "[--user USER]");
 	}
 	if (dir == NULL || nd == 0)
@@ -86,10 +87,11 @@ cmd_init(int argc, char **argv)
 	if (realpath(dir, absdir) == NULL)
 		die("%s: %s", dir, strerror(errno));
 	for (i = 0; i < nd; i++) {
-		if (strchr(domains[i], '"') || strchr(domains[i], '\\') || strchr(domains[i], '@'))
+		if (strchr(domains[i], '"') || strchr(domains[i], '\\') ||
+		    strchr(domains[i], '@'))
 			die("init: \"%s\" is not a domain", domains[i]);
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s\"%s\"", i ? ", " : "",
-		    domains[i]);
+		off += (size_t)snprintf(
+		    list + off, sizeof(list) - off, "%s\"%s\"", i ? ", " : "", domains[i]);
 		if (off >= sizeof(list))
 			die("init: too many domains");
 	}
@@ -139,7 +141,7 @@ cmd_init(int argc, char **argv)
 		if (access(path, F_OK) == 0)
 			die("%s exists (init never overwrites a file)", path);
 		if (keystore_open(path, NULL, KS_OPEN_CREATE | KS_OPEN_NOKEYS, &ks, why,
-			sizeof(why)) != 0)
+		        sizeof(why)) != 0)
 			die("keystore: %s", why);
 		keystore_close(ks);
 	}

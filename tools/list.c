@@ -47,11 +47,12 @@ print_entry(const struct ks_entry *e, void *arg)
 	fmt_time(e->not_before, nb, sizeof(nb));
 	fmt_time(e->not_after, na, sizeof(na));
 	if (!st->json) {
-		printf("%-13s %-3s %-40s %s\n    subject %s\n    issuer  %s\n    valid   %s .. %s"
-		       "  serial %s\n    sha256  %s\n",
+		printf(
+		    "%-13s %-3s %-40s %s\n    subject %s\n    issuer  %s\n    valid   %s .. %s"
+		    "  serial %s\n    sha256  %s\n",
 		    keystore_role_name(e->role), e->has_key ? "key" : "-",
-		    e->addresses[0] ? e->addresses : "-", e->source, e->subject, e->issuer, nb, na,
-		    e->serial, e->fingerprint);
+		    e->addresses[0] ? e->addresses : "-", e->source, e->subject, e->issuer, nb,
+		    na, e->serial, e->fingerprint);
 		st->n++;
 		return 0;
 	}
@@ -91,7 +92,8 @@ cmd_list(struct segel_cfg *cfg, int argc, char **argv)
 	if (st.json)
 		printf("%s]\n", st.n ? "\n" : "");
 	else if (st.n == 0)
-		printf("the keystore is empty (segelctl -c CONF trust add CA.pem; keystore import)\n");
+		printf("the keystore is empty (segelctl -c CONF trust add CA.pem; keystore "
+		       "import)\n");
 	keystore_close(ks);
 	if (r != 0)
 		die("keystore list failed: %s", sg_strerror(r));

@@ -41,7 +41,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: segelctl init --dir DIR --domain DOMAIN [--domain DOMAIN ...] [--user USER]\n"
+	    "usage: segelctl init --dir DIR --domain DOMAIN [--domain DOMAIN ...] [--user "
+	    "USER]\n"
 	    "       segelctl -c CONF trust add CA.pem\n"
 	    "       segelctl -c CONF keystore import FILE.p12 [--passphrase-file F]\n"
 	    "       segelctl -c CONF keystore list [--json]\n"
@@ -89,8 +90,8 @@ open_keystore(struct segel_cfg *cfg, int need_keys)
 	    sg_secfile_read_line(cfg->master_passphrase_file, &master, why, sizeof(why)) != 0)
 		die("master passphrase: %s", why);
 	become_keystore_owner(cfg->keystore_path);
-	r = keystore_open(cfg->keystore_path, master, need_keys ? 0 : KS_OPEN_NOKEYS, &ks, why,
-	    sizeof(why));
+	r = keystore_open(
+	    cfg->keystore_path, master, need_keys ? 0 : KS_OPEN_NOKEYS, &ks, why, sizeof(why));
 	sg_strfreezero(master);
 	if (r != 0)
 		die("keystore: %s", why);
@@ -148,7 +149,8 @@ cmd_trust(struct segel_cfg *cfg, int argc, char **argv)
 	if (r == SG_ERR_EXISTS)
 		printf("trust anchor already present: %s\n", argv[1]);
 	else if (r == SG_ERR_CERT_UNUSABLE)
-		die("%s is not a self-signed CA certificate; add intermediates with `cert import`",
+		die("%s is not a self-signed CA certificate; add intermediates with `cert "
+		    "import`",
 		    argv[1]);
 	else if (r != 0)
 		die("cannot add %s: %s", argv[1], sg_strerror(r));

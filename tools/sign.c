@@ -73,7 +73,7 @@ cmd_sign(struct segel_cfg *cfg, int argc, char **argv)
 	if ((r = keystore_get_signer(ks, as, time(NULL), &signer, why, sizeof(why))) != 0)
 		die("cannot sign as %s: %s", as, why[0] ? why : sg_strerror(r));
 	if (sg_spool_new(cfg->spool_dir, (size_t)cfg->memory_threshold,
-		(size_t)cfg->max_message_size + 1024 * 1024, &in) != 0 ||
+	        (size_t)cfg->max_message_size + 1024 * 1024, &in) != 0 ||
 	    sm_msg_new(&cfg->limits, "/tmp", (size_t)cfg->memory_threshold, &m) != 0)
 		die("out of memory");
 	slurp(fin, in);

@@ -37,7 +37,8 @@ sg_secfile_check(const char *path, char *why, size_t whylen)
 	}
 	if (!owner_ok(&st) || (st.st_mode & 077) != 0) {
 		snprintf(why, whylen,
-		    "%s: mode %04o owner %ld: must be owned by this user or root with mode 0600 "
+		    "%s: mode %04o owner %ld: must be owned by this user or root with mode "
+		    "0600 "
 		    "(chmod 600 %s)",
 		    path, (unsigned)(st.st_mode & 07777), (long)st.st_uid, path);
 		return SG_ERR_UNSAFE_PERM;
@@ -54,7 +55,8 @@ sg_secfile_check(const char *path, char *why, size_t whylen)
 		if (!owner_ok(&st) ||
 		    ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)) {
 			snprintf(why, whylen,
-			    "%s: directory above %s may be changed by others (mode %04o owner %ld)",
+			    "%s: directory above %s may be changed by others (mode %04o owner "
+			    "%ld)",
 			    real, path, (unsigned)(st.st_mode & 07777), (long)st.st_uid);
 			return SG_ERR_UNSAFE_PERM;
 		}

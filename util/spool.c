@@ -21,7 +21,7 @@ struct sg_spool {
 	size_t max;
 	size_t size;
 	unsigned char *mem; /* first min(size, threshold) bytes */
-	int fd;		    /* -1 until the threshold is crossed */
+	int fd; /* -1 until the threshold is crossed */
 };
 
 int
@@ -193,8 +193,8 @@ refill(struct sg_spool_reader *r)
 		r->fill -= r->pos;
 		r->pos = 0;
 	}
-	ret = sg_spool_read(r->spool, r->off + r->fill, r->buf + r->fill,
-	    sizeof(r->buf) - r->fill, &got);
+	ret = sg_spool_read(
+	    r->spool, r->off + r->fill, r->buf + r->fill, sizeof(r->buf) - r->fill, &got);
 	if (ret != 0)
 		return ret;
 	r->fill += got;
@@ -202,8 +202,8 @@ refill(struct sg_spool_reader *r)
 }
 
 int
-sg_spool_getline(struct sg_spool_reader *r, const unsigned char **line, size_t *len,
-    int *complete)
+sg_spool_getline(
+    struct sg_spool_reader *r, const unsigned char **line, size_t *len, int *complete)
 {
 	unsigned char *nl;
 	size_t avail;
@@ -213,7 +213,8 @@ sg_spool_getline(struct sg_spool_reader *r, const unsigned char **line, size_t *
 		avail = r->fill - r->pos;
 		nl = memchr(r->buf + r->pos, '\n', avail);
 		if (nl != NULL || avail >= SG_SPOOL_LINE_MAX) {
-			size_t n = nl ? (size_t)(nl - (r->buf + r->pos)) + 1 : SG_SPOOL_LINE_MAX;
+			size_t n =
+			    nl ? (size_t)(nl - (r->buf + r->pos)) + 1 : SG_SPOOL_LINE_MAX;
 
 			if (nl == NULL && r->buf[r->pos + n - 1] == '\r')
 				n--; /* never split a CRLF pair */

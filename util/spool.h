@@ -20,8 +20,8 @@ struct sg_spool;
 
 /* Creates a spool; dir is used only once the threshold is crossed.
  * The caller owns *out and frees it with sg_spool_free(). */
-int sg_spool_new(const char *dir, size_t mem_threshold, size_t max,
-    struct sg_spool **out) SG_WUR;
+int sg_spool_new(
+    const char *dir, size_t mem_threshold, size_t max, struct sg_spool **out) SG_WUR;
 void sg_spool_free(struct sg_spool *s);
 /* Appends n bytes: 0, SG_ERR_LIMIT, SG_ERR_NOMEM or SG_ERR_SYSTEM. */
 int sg_spool_write(struct sg_spool *s, const void *p, size_t n) SG_WUR;
@@ -29,8 +29,7 @@ size_t sg_spool_size(const struct sg_spool *s);
 /* Whether the contents went to a file. */
 int sg_spool_on_disk(const struct sg_spool *s);
 /* Reads up to n bytes at off into p; *got is 0 at the end. */
-int sg_spool_read(const struct sg_spool *s, size_t off, void *p, size_t n,
-    size_t *got) SG_WUR;
+int sg_spool_read(const struct sg_spool *s, size_t off, void *p, size_t n, size_t *got) SG_WUR;
 
 #define SG_SPOOL_LINE_MAX 8192
 
@@ -42,16 +41,15 @@ int sg_spool_read(const struct sg_spool *s, size_t off, void *p, size_t n,
  */
 struct sg_spool_reader {
 	const struct sg_spool *spool;
-	size_t off;  /* spool offset of buf[0] */
-	size_t pos;  /* next unread byte in buf */
+	size_t off; /* spool offset of buf[0] */
+	size_t pos; /* next unread byte in buf */
 	size_t fill; /* valid bytes in buf */
 	size_t line_off; /* spool offset of the last returned line */
 	unsigned char buf[2 * SG_SPOOL_LINE_MAX];
 };
 
-void sg_spool_reader_init(struct sg_spool_reader *r, const struct sg_spool *s,
-    size_t start);
-int sg_spool_getline(struct sg_spool_reader *r, const unsigned char **line,
-    size_t *len, int *complete) SG_WUR;
+void sg_spool_reader_init(struct sg_spool_reader *r, const struct sg_spool *s, size_t start);
+int sg_spool_getline(
+    struct sg_spool_reader *r, const unsigned char **line, size_t *len, int *complete) SG_WUR;
 
 #endif
