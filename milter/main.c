@@ -208,7 +208,8 @@ spawn(struct segel_cfg *cfg, const char *sock)
 	return pid;
 }
 
-/* Supervises the worker until SIGTERM; relays SIGHUP as a reload. */
+/* Supervises the worker until SIGTERM; relays SIGHUP as a reload.
+ * Takes over the caller's reference to cfg. */
 static int
 supervise(struct segel_cfg *cfg, const char *sock)
 {
@@ -242,7 +243,9 @@ supervise(struct segel_cfg *cfg, const char *sock)
 				if (cfg_load(cfg_path, &c, err, sizeof(err)) != 0) {
 					sg_log(SG_LOG_ERROR, "reload refused: %s", err);
 				} else {
-					cfg_unref(c);
+					/* a restarted worker must start from the new file too */
+					cfg_unref(cfg);
+					cfg = c;
 					kill(child, SIGUSR1);
 				}
 			}
@@ -345,7 +348,8 @@ main(int argc, char **argv)
 	if (sock == NULL)
 		sock = cfg->socket;
 	sg_log(SG_LOG_INFO, "starting: config %s, socket %s", cfg_path, sock);
+	if ((sock = strdup(sock)) == NULL)
+		return 1;
 	r = supervise(cfg, sock);
-	cfg_unref(cfg);
 	return r;
 }

@@ -1,0 +1,153 @@
+#!/bin/bash
+# Milter-level tests: the real segel-milter binary driven by build/mtc, our
+# milter-protocol client, without an MTA.  Each check prints ok/FAIL and the
+# run ends with "N passed, M failed".
+set -u
+cd "$(dirname "$0")/../.."
+B=${BUILD:-build}
+MTC=$B/mtc
+CTL=$B/segelctl
+MILTER=$B/segel-milter
+PORT=${SEGEL_TEST_MILTER_PORT:-10951}
+SOCK="inet:$PORT@127.0.0.1"
+W=$(mktemp -d /tmp/segel-mt.XXXXXX)
+chmod 755 "$W"
+PKI="$PWD/$B/pki"
+pass=0
+fail=0
+SUP=""
+
+ok() { pass=$((pass + 1)); echo "ok   - $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
+check() { # description, command...
+	local d=$1
+	shift
+	if "$@" >/dev/null 2>&1; then ok "$d"; else bad "$d"; fi
+}
+
+cleanup() {
+	[ -n "$SUP" ] && kill "$SUP" 2>/dev/null && wait "$SUP" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+tests/pki/gen-pki.sh "$PKI" >/dev/null || exit 1
+
+# --- configuration checks (-n) ---------------------------------------------
+"$CTL" init --dir "$W/cfg" --domain kota.go.id --domain '*.kota.go.id' >/dev/null
+CONF=$W/cfg/segel.conf
+check "segel-milter -n accepts the init configuration" "$MILTER" -n -c "$CONF"
+cp "$CONF" "$W/bad.conf"
+printf 'signing: { colour = "blue"; };\n' >>"$W/bad.conf"
+out=$("$MILTER" -n -c "$W/bad.conf" 2>&1)
+rc=$?
+line=$(grep -n colour "$W/bad.conf" | cut -d: -f1)
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "bad.conf:$line: unknown setting \"signing.colour\""; then
+	ok "segel-milter -n rejects an unknown key with file:line"
+else
+	bad "segel-milter -n rejects an unknown key with file:line (rc=$rc: $out)"
+fi
+sed 's/max_mime_depth = .*//' "$CONF" >"$W/bad2.conf"
+printf 'limits: { max_mime_depth = 61; };\n' >>"$W/bad2.conf"
+out=$("$MILTER" -n -c "$W/bad2.conf" 2>&1)
+if [ $? -ne 0 ] && printf '%s' "$out" | grep -q "out of bounds"; then
+	ok "segel-milter -n rejects a value out of bounds"
+else
+	bad "segel-milter -n rejects a value out of bounds ($out)"
+fi
+
+# --- keystore ---------------------------------------------------------------
+"$CTL" -c "$CONF" trust add "$PKI/ca.pem" >/dev/null
+for u in alice bob dave; do
+	"$CTL" -c "$CONF" keystore import "$PKI/$u.p12" --passphrase-file "$PKI/$u.pass" >/dev/null ||
+		bad "import $u.p12"
+done
+check "keystore list --json names alice" sh -c "'$CTL' -c '$CONF' keystore list --json | grep -q alice@kota.go.id"
+
+# --- running milter ---------------------------------------------------------
+start_milter() {
+	"$MILTER" -f -c "$CONF" -p "$SOCK" 2>>"$W/milter.log" &
+	SUP=$!
+	for _ in $(seq 50); do
+		grep -q "worker ready" "$W/milter.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "milter did not start:"
+	cat "$W/milter.log"
+	return 1
+}
+worker_pid() { pgrep -P "$SUP" | head -1; }
+start_milter || exit 1
+
+msg() { # file from [extra header]
+	printf 'From: %s\r\nTo: carol@partner.example\r\nSubject: test\r\n%sMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSurat edaran \xe2\x80\x94 rapat Senin.\r\n' "$2" "${3:-}" >"$1"
+}
+mtc() { "$MTC" -s "$SOCK" "$@"; }
+verifies() { openssl cms -verify -CAfile "$PKI/ca.pem" -in "$1" -out /dev/null 2>/dev/null; }
+signed() { grep -qi '^Content-Type: multipart/signed' "$1" && verifies "$1"; }
+
+msg "$W/a.eml" alice@kota.go.id
+mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/a.out" "$W/a.eml" >"$W/a.res"
+check "authenticated owner: signed, verifies with openssl cms" signed "$W/a.out"
+check "signed output is 7-bit clean" sh -c "! LC_ALL=C grep -q '[^[:print:][:space:]]' '$W/a.out'"
+
+mtc -f alice@kota.go.id -r carol@partner.example -o "$W/u.out" "$W/a.eml" >"$W/u.res"
+check "unauthenticated: not signed" sh -c "! grep -qi multipart/signed '$W/u.out'"
+check "unauthenticated: logged with its reason" grep -q "result=unsigned reason=unauthenticated" "$W/milter.log"
+
+mtc -a dave@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/d.out" "$W/a.eml" >/dev/null
+check "login that does not own From: not signed" sh -c "! grep -qi multipart/signed '$W/d.out'"
+
+msg "$W/x.eml" alice@kota.go.id "X-Skip-Signing: yes\r\n"
+mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/x.out" "$W/x.eml" >/dev/null
+check "X-Skip-Signing does not stop signing" signed "$W/x.out"
+
+printf 'From: alice@kota.go.id\r\nTo: carol@partner.example\r\nSubject: bad\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n' >"$W/m.eml"
+mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example "$W/m.eml" >"$W/m.res"
+check "malformed MIME: rejected with 5.6.0 (signing.on_malformed = reject)" grep -q "5.6.0" "$W/m.res"
+check "malformed MIME: a clear log line" grep -q "cannot sign: malformed MIME: unparsable Content-Type" "$W/milter.log"
+mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/a2.out" "$W/a.eml" >/dev/null
+check "after a malformed message the next one is signed" signed "$W/a2.out"
+
+# large message: goes through the spool file, still verifies
+{
+	printf 'From: bob@dinas.kota.go.id\r\nTo: carol@partner.example\r\nSubject: big\r\n\r\n'
+	head -c 3000000 /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+} >"$W/big.eml"
+mtc -a bob@dinas.kota.go.id -f bob@dinas.kota.go.id -r carol@partner.example -o "$W/big.out" "$W/big.eml" >/dev/null
+check "4 MB message from bob (ECDSA): signed and verifies" signed "$W/big.out"
+
+# privilege drop
+if [ "$(id -u)" = 0 ] && getent passwd segel >/dev/null; then
+	wuid=$(awk '/^Uid:/{print $2}' "/proc/$(worker_pid)/status")
+	check "worker runs as the segel user (uid $wuid)" test "$wuid" = "$(id -u segel)"
+fi
+
+# SIGHUP: a valid change applies, a broken file is refused
+sed -i 's/on_unauthorized = "deliver"/on_unauthorized = "reject"/' "$CONF"
+kill -HUP "$SUP"
+for _ in $(seq 50); do grep -q "reload: configuration" "$W/milter.log" && break; sleep 0.1; done
+mtc -a dave@kota.go.id -f alice@kota.go.id -r carol@partner.example "$W/a.eml" >"$W/r.res"
+check "after SIGHUP, on_unauthorized = reject applies (5.7.1)" grep -q "5.7.1" "$W/r.res"
+printf 'nonsense here\n' >>"$CONF"
+kill -HUP "$SUP"
+for _ in $(seq 50); do grep -q "reload refused" "$W/milter.log" && break; sleep 0.1; done
+check "a broken configuration on SIGHUP is refused with file:line" grep -q "reload refused: .*segel.conf:[0-9]*:" "$W/milter.log"
+mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/a3.out" "$W/a.eml" >/dev/null
+check "the running configuration stays after a refused reload" signed "$W/a3.out"
+
+# the worker dies: the supervisor restarts it
+old=$(worker_pid)
+kill -9 "$old"
+for _ in $(seq 50); do
+	new=$(worker_pid)
+	[ -n "$new" ] && [ "$new" != "$old" ] && grep -c "worker ready" "$W/milter.log" | grep -qv '^1$' && break
+	sleep 0.1
+done
+sleep 0.3
+mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/a4.out" "$W/a.eml" >/dev/null
+check "after kill -9 of the worker, the supervisor restarts it and mail is signed" signed "$W/a4.out"
+
+echo "milter $pass $fail" >>"$B/results.txt"
+echo "milter tests: $pass passed, $fail failed"
+[ "$fail" = 0 ]
