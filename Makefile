@@ -55,7 +55,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/*_tes
 
 PROGS := $(B)/segel-milter $(B)/segelctl $(B)/mtc
 
-.PHONY: all check unit-test milter-test e2e-test asan demo install deps \
+.PHONY: all check hardening unit-test milter-test e2e-test asan demo install deps \
 	layering format format-check clean bench fuzz
 
 all: $(PROGS)
@@ -85,6 +85,9 @@ $(B)/tests/%_test: tests/unit/%_test.c $(B)/libsegel.a
 deps:
 	@tests/install-deps.sh
 
+hardening: $(PROGS)
+	@tests/hardening.sh $(B)
+
 layering:
 	@tests/layering.sh
 
@@ -107,7 +110,7 @@ check: deps
 	@$(MAKE) --no-print-directory layering format-check
 	@$(MAKE) --no-print-directory all
 	@rm -f $(B)/results.txt
-	@$(MAKE) --no-print-directory -k unit-test milter-test e2e-test; \
+	@$(MAKE) --no-print-directory -k hardening unit-test milter-test e2e-test; \
 	tests/summary.sh $(B)
 
 asan: deps

@@ -68,6 +68,7 @@ keystore_add_cert(struct keystore *ks, X509 *cert, const char *source)
 		    ks_insert_cert(ks, cert,
 		        X509_check_ca(cert) ? KS_ROLE_INTERMEDIATE : KS_ROLE_CORRESPONDENT,
 		        source, &id));
+	ks_cache_flush(ks);
 	pthread_mutex_unlock(&ks->lock);
 	return r;
 }

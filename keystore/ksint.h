@@ -24,6 +24,8 @@ struct keystore {
 	char actor[64];
 	long long data_version;
 	struct ks_cache_entry *cache;
+	STACK_OF(X509) *anchors; /* cached with the keys; NULL until needed */
+	STACK_OF(X509) *inter;
 };
 
 /* Runs sql (no rows expected); SG_ERR_STORE on failure. Lock held. */

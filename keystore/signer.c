@@ -32,6 +32,9 @@ ks_cache_flush(struct keystore *ks)
 		free(e);
 	}
 	ks->cache = NULL;
+	sk_X509_pop_free(ks->anchors, X509_free);
+	sk_X509_pop_free(ks->inter, X509_free);
+	ks->anchors = ks->inter = NULL;
 }
 
 static void
@@ -120,15 +123,18 @@ static int
 verify_chain(struct keystore *ks, X509 *cert, time_t now, STACK_OF(X509) * *chain, char *why,
     size_t whylen)
 {
-	STACK_OF(X509) *anchors = NULL, *inter = NULL, *full = NULL;
+	STACK_OF(X509) *anchors, *inter, *full = NULL;
 	X509_STORE *store = NULL;
 	X509_STORE_CTX *ctx = NULL;
 	int r, i, err;
 
 	*chain = NULL;
-	if ((r = ks_load_certs(ks, KS_ROLE_ANCHOR, &anchors)) != 0 ||
-	    (r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &inter)) != 0)
-		goto out;
+	if ((ks->anchors == NULL && (r = ks_load_certs(ks, KS_ROLE_ANCHOR, &ks->anchors)) != 0) ||
+	    (ks->inter == NULL &&
+		(r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &ks->inter)) != 0))
+		return r;
+	anchors = ks->anchors;
+	inter = ks->inter;
 	r = SG_ERR_CRYPTO;
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL)
 		goto out;
@@ -158,8 +164,6 @@ verify_chain(struct keystore *ks, X509 *cert, time_t now, STACK_OF(X509) * *chai
 out:
 	ERR_clear_error();
 	sk_X509_pop_free(full, X509_free);
-	sk_X509_pop_free(anchors, X509_free);
-	sk_X509_pop_free(inter, X509_free);
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(store);
 	return r;
