@@ -1,7 +1,7 @@
 /*
  * init.c - `segelctl init`: a working configuration in one command.
  *
- * Writes DIR/segel.conf, an empty keystore (DIR/keystore.db, 0600) and a
+ * Writes DIR/segel.conf, an empty keystore (DIR/data/keystore.db, 0600) and a
  * random master passphrase (DIR/master.key, 0600), so that
  * `segel-milter -c DIR/segel.conf` starts with no further edits.  With
  * --user (or, as root, when a "segel" user exists) the milter drops to
@@ -82,7 +82,7 @@ cmd_init(int argc, char **argv)
 		user = "segel";
 	if (user != NULL && (pw = getpwnam(user)) == NULL)
 		die("init: no such user %s (create it: useradd --system segel)", user);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
 		die("%s: %s", dir, strerror(errno));
 	if (realpath(dir, absdir) == NULL)
 		die("%s: %s", dir, strerror(errno));
@@ -102,12 +102,12 @@ cmd_init(int argc, char **argv)
 	    "milter: {\n"
 	    "  socket = \"inet:10901@127.0.0.1\";\n"
 	    "  user = \"%s\";\n"
-	    "  spool_dir = \"spool\";\n"
+	    "  spool_dir = \"data/spool\";\n"
 	    "  log_facility = \"mail\";\n"
 	    "};\n"
 	    "\n"
 	    "keystore: {\n"
-	    "  path = \"keystore.db\";\n"
+	    "  path = \"data/keystore.db\";\n"
 	    "  master_passphrase_file = \"master.key\";\n"
 	    "};\n"
 	    "\n"
@@ -134,7 +134,15 @@ cmd_init(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/master.key", absdir);
 	master_key(path);
 	printf("wrote %s (master passphrase, mode 0600)\n", path);
-	snprintf(path, sizeof(path), "%s/keystore.db", absdir);
+	/* DIR stays root's; DIR/data belongs to the milter user, who must be
+	 * able to create SQLite's -wal/-shm files and spool files there. */
+	snprintf(path, sizeof(path), "%s/data", absdir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		die("%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/data/spool", absdir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		die("%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/data/keystore.db", absdir);
 	{
 		char why[512];
 
@@ -146,15 +154,15 @@ cmd_init(int argc, char **argv)
 		keystore_close(ks);
 	}
 	if (pw != NULL) {
-		char wal[PATH_MAX + 64];
+		const char *const own[] = {"data/keystore.db", "data/spool", "data"};
+		char p2[PATH_MAX + 32];
+		size_t j;
 
-		if (chown(absdir, pw->pw_uid, pw->pw_gid) != 0 ||
-		    chown(path, pw->pw_uid, pw->pw_gid) != 0)
-			die("chown to %s: %s", user, strerror(errno));
-		snprintf(wal, sizeof(wal), "%s-wal", path);
-		(void)!chown(wal, pw->pw_uid, pw->pw_gid);
-		snprintf(wal, sizeof(wal), "%s-shm", path);
-		(void)!chown(wal, pw->pw_uid, pw->pw_gid);
+		for (j = 0; j < sizeof(own) / sizeof(own[0]); j++) {
+			snprintf(p2, sizeof(p2), "%s/%s", absdir, own[j]);
+			if (chown(p2, pw->pw_uid, pw->pw_gid) != 0)
+				die("chown %s to %s: %s", p2, user, strerror(errno));
+		}
 	}
 	printf("wrote %s (empty keystore, mode 0600%s%s)\n", path, pw ? ", owner " : "",
 	    pw ? user : "");

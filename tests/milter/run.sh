@@ -37,8 +37,7 @@ tests/pki/gen-pki.sh "$PKI" >/dev/null || exit 1
 "$CTL" init --dir "$W/cfg" --domain kota.go.id --domain '*.kota.go.id' >/dev/null
 CONF=$W/cfg/segel.conf
 check "segel-milter -n accepts the init configuration" "$MILTER" -n -c "$CONF"
-cp "$CONF" "$W/bad.conf"
-printf 'signing: { colour = "blue"; };\n' >>"$W/bad.conf"
+sed 's/^  mode = "always";/  mode = "always";\n  colour = "blue";/' "$CONF" >"$W/bad.conf"
 out=$("$MILTER" -n -c "$W/bad.conf" 2>&1)
 rc=$?
 line=$(grep -n colour "$W/bad.conf" | cut -d: -f1)
