@@ -130,7 +130,10 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0644 deploy/segel-milter.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
 
+fuzz:
+	@tests/fuzz/run.sh
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
