@@ -189,8 +189,8 @@ keystore_import_p12(struct keystore *ks, const unsigned char *der, size_t len,
 		for (i = 0; r == 0 && ca && i < sk_X509_num(ca); i++) {
 			X509 *c = sk_X509_value(ca, i);
 
-			if (X509_check_issued(c, c) == X509_V_OK)
-				continue; /* a root is trusted only by `trust add` */
+			/* CA certificates, roots included, go to the untrusted pool:
+			 * only `trust add` makes an anchor. */
 			r = ks_insert_cert(ks, c, KS_ROLE_INTERMEDIATE, "p12", &cid);
 			if (r == SG_ERR_EXISTS)
 				r = 0;

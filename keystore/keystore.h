@@ -92,6 +92,49 @@ int keystore_get_signer(struct keystore *ks, const char *addr, time_t now,
     struct ks_signer **out, char *why, size_t whylen) SG_WUR;
 void keystore_signer_free(struct ks_signer *s);
 
+/* What a certificate is checked for. */
+enum ks_use { KS_USE_SIGN, KS_USE_ENCRYPT, KS_USE_VERIFY };
+
+/* Why a certificate was refused; each has its own token and text. */
+enum ks_refusal {
+	KS_OK,
+	KS_REFUSE_NOT_YET_VALID,
+	KS_REFUSE_EXPIRED,
+	KS_REFUSE_ADDRESS, /* address not in subjectAltName */
+	KS_REFUSE_KEY_USAGE, /* keyUsage does not allow the use */
+	KS_REFUSE_EKU, /* EKU present without emailProtection */
+	KS_REFUSE_WEAK_KEY, /* RSA < 2048 bits, EC < 256 bits */
+	KS_REFUSE_WEAK_HASH, /* SHA-1 (or weaker) certificate signature */
+	KS_REFUSE_UNTRUSTED, /* chains to a root that is not a trust anchor */
+	KS_REFUSE_NO_ISSUER, /* issuer not found: missing intermediate */
+	KS_REFUSE_CHAIN, /* another path validation failure */
+	KS_REFUSE_REVOKED,
+	KS_REFUSE_REVOCATION_UNKNOWN,
+	KS_REFUSE_KEY_MISMATCH,
+};
+
+/* The outcome of keystore_validate(). */
+struct ks_verdict {
+	enum ks_refusal refusal;
+	char text[320]; /* human-readable reason, or "valid" */
+	STACK_OF(X509) * chain; /* on success: intermediates, owned */
+};
+
+/*
+ * Validates cert for use by addr at time now (RFC 5280 path validation
+ * to the trust anchors only, using stored CA certificates and extra,
+ * e.g. those carried in a signature; RFC 8550 usage checks).  Returns 0
+ * with v->refusal set (KS_OK or a reason), or a negative code when the
+ * check itself failed.  Free v with keystore_verdict_clear().
+ */
+int keystore_validate(struct keystore *ks, X509 *cert, const char *addr, enum ks_use use,
+    time_t now, STACK_OF(X509) * extra, struct ks_verdict *v) SG_WUR;
+void keystore_verdict_clear(struct ks_verdict *v);
+/* A short token for logs ("expired", "no-issuer" ...). */
+const char *keystore_refusal_token(enum ks_refusal r);
+/* Whether certificates signed with SHA-1 are accepted (default no). */
+void keystore_allow_sha1(struct keystore *ks, int allow);
+
 /* Role names for output ("anchor" ...). */
 const char *keystore_role_name(enum ks_role r);
 

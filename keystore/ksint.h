@@ -24,8 +24,9 @@ struct keystore {
 	char actor[64];
 	long long data_version;
 	struct ks_cache_entry *cache;
-	STACK_OF(X509) *anchors; /* cached with the keys; NULL until needed */
-	STACK_OF(X509) *inter;
+	STACK_OF(X509) * anchors; /* cached with the keys; NULL until needed */
+	STACK_OF(X509) * inter;
+	int allow_sha1;
 };
 
 /* Runs sql (no rows expected); SG_ERR_STORE on failure. Lock held. */
@@ -41,5 +42,9 @@ void ks_cache_flush(struct keystore *ks);
 void ks_fingerprint(X509 *cert, char out[65]);
 /* Loads all anchors (roles) as X509s. Lock held. */
 int ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) * *out) SG_WUR;
+
+/* keystore_validate() with the lock already held. */
+int ks_validate_locked(struct keystore *ks, X509 *cert, const char *addr, enum ks_use use,
+    time_t now, STACK_OF(X509) * extra, struct ks_verdict *v) SG_WUR;
 
 #endif

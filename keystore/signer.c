@@ -118,88 +118,28 @@ load_entry(struct keystore *ks, const char *addr, struct ks_cache_entry **out)
 	return 0;
 }
 
-/* Builds and checks the chain; *chain gets the intermediates. */
-static int
-verify_chain(struct keystore *ks, X509 *cert, time_t now, STACK_OF(X509) * *chain, char *why,
-    size_t whylen)
-{
-	STACK_OF(X509) *anchors, *inter, *full = NULL;
-	X509_STORE *store = NULL;
-	X509_STORE_CTX *ctx = NULL;
-	int r, i, err;
-
-	*chain = NULL;
-	if ((ks->anchors == NULL && (r = ks_load_certs(ks, KS_ROLE_ANCHOR, &ks->anchors)) != 0) ||
-	    (ks->inter == NULL &&
-		(r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &ks->inter)) != 0))
-		return r;
-	anchors = ks->anchors;
-	inter = ks->inter;
-	r = SG_ERR_CRYPTO;
-	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL)
-		goto out;
-	for (i = 0; i < sk_X509_num(anchors); i++)
-		if (!X509_STORE_add_cert(store, sk_X509_value(anchors, i)))
-			goto out;
-	if (!X509_STORE_CTX_init(ctx, store, cert, inter))
-		goto out;
-	X509_STORE_CTX_set_time(ctx, 0, now);
-	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SMIME_SIGN);
-	if (X509_verify_cert(ctx) != 1) {
-		err = X509_STORE_CTX_get_error(ctx);
-		snprintf(
-		    why, whylen, "certificate chain: %s", X509_verify_cert_error_string(err));
-		r = SG_ERR_CERT_UNUSABLE;
-		goto out;
-	}
-	if ((full = X509_STORE_CTX_get1_chain(ctx)) == NULL)
-		goto out;
-	/* keep the intermediates: drop the leaf (first) and the anchor (last) */
-	X509_free(sk_X509_shift(full));
-	if (sk_X509_num(full) > 0)
-		X509_free(sk_X509_pop(full));
-	*chain = full;
-	full = NULL;
-	r = 0;
-out:
-	ERR_clear_error();
-	sk_X509_pop_free(full, X509_free);
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
-	return r;
-}
-
 static int
 check_usable(struct keystore *ks, struct ks_cache_entry *e, time_t now, STACK_OF(X509) * *chain,
     char *why, size_t whylen)
 {
-	uint32_t ku;
+	struct ks_verdict v;
+	int r;
 
-	if (!sm_cert_has_address(e->cert, e->address)) {
-		snprintf(why, whylen, "address %s is not in the certificate's subjectAltName",
-		    e->address);
-		return SG_ERR_CERT_UNUSABLE;
-	}
-	if (X509_cmp_time(X509_get0_notBefore(e->cert), &now) > 0) {
-		snprintf(why, whylen, "certificate is not yet valid");
-		return SG_ERR_CERT_UNUSABLE;
-	}
-	if (X509_cmp_time(X509_get0_notAfter(e->cert), &now) < 0) {
-		snprintf(why, whylen, "certificate has expired");
-		return SG_ERR_CERT_UNUSABLE;
-	}
-	ku = X509_get_key_usage(e->cert);
-	if ((ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)) == 0) {
-		snprintf(why, whylen,
-		    "key usage allows neither digitalSignature nor nonRepudiation");
-		return SG_ERR_CERT_UNUSABLE;
-	}
+	*chain = NULL;
 	if (!X509_check_private_key(e->cert, e->key)) {
 		ERR_clear_error();
 		snprintf(why, whylen, "private key does not match the certificate");
 		return SG_ERR_CERT_UNUSABLE;
 	}
-	return verify_chain(ks, e->cert, now, chain, why, whylen);
+	if ((r = ks_validate_locked(ks, e->cert, e->address, KS_USE_SIGN, now, NULL, &v)) != 0)
+		return r;
+	if (v.refusal != KS_OK) {
+		snprintf(why, whylen, "%s", v.text);
+		keystore_verdict_clear(&v);
+		return SG_ERR_CERT_UNUSABLE;
+	}
+	*chain = v.chain;
+	return 0;
 }
 
 int

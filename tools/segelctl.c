@@ -47,6 +47,8 @@ usage(void)
 	    "       segelctl -c CONF keystore import FILE.p12 [--passphrase-file F]\n"
 	    "       segelctl -c CONF keystore list [--json]\n"
 	    "       segelctl -c CONF cert import CERT.pem\n"
+	    "       segelctl -c CONF cert check CERT.pem [--use sign|encrypt] [--address A] "
+	    "[--at YYYY-MM-DD]\n"
 	    "       segelctl -c CONF config check | reference\n"
 	    "       segelctl -c CONF sign --as ADDRESS [IN [OUT]]\n");
 	exit(2);
@@ -265,6 +267,8 @@ cmd_cert(struct segel_cfg *cfg, int argc, char **argv)
 	X509 *x;
 	int r;
 
+	if (argc >= 1 && strcmp(argv[0], "check") == 0)
+		return cmd_cert_check(cfg, argc - 1, argv + 1);
 	if (argc != 2 || strcmp(argv[0], "import") != 0)
 		usage();
 	x = read_cert_file(argv[1]);
