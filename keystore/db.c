@@ -51,6 +51,22 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY,"
     " time INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
     " detail TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);",
+    /* 2: revocation status with its freshness */
+    "CREATE TABLE crls("
+    " id INTEGER PRIMARY KEY,"
+    " issuer TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " der BLOB NOT NULL,"
+    " this_update INTEGER NOT NULL, next_update INTEGER NOT NULL,"
+    " fetched INTEGER NOT NULL,"
+    " UNIQUE (issuer, url));"
+    "CREATE TABLE ocsp_responses("
+    " cert_fingerprint TEXT PRIMARY KEY,"
+    " status TEXT NOT NULL CHECK (status IN ('good','revoked','unknown')),"
+    " revoked_at INTEGER,"
+    " this_update INTEGER NOT NULL, next_update INTEGER NOT NULL,"
+    " der BLOB NOT NULL,"
+    " fetched INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -270,8 +286,8 @@ ks_audit(struct keystore *ks, const char *action, const char *detail)
 	return r;
 }
 
-static time_t
-asn1_time(const ASN1_TIME *t)
+time_t
+ks_asn1_time(const ASN1_TIME *t)
 {
 	struct tm tm;
 
@@ -340,8 +356,8 @@ ks_insert_cert(
 	sqlite3_bind_text(st, 3, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, issuer, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, serial, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, (long long)asn1_time(X509_get0_notBefore(cert)));
-	sqlite3_bind_int64(st, 7, (long long)asn1_time(X509_get0_notAfter(cert)));
+	sqlite3_bind_int64(st, 6, (long long)ks_asn1_time(X509_get0_notBefore(cert)));
+	sqlite3_bind_int64(st, 7, (long long)ks_asn1_time(X509_get0_notAfter(cert)));
 	sqlite3_bind_text(st, 8, keystore_role_name(role), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, source, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, (long long)time(NULL));

@@ -135,6 +135,35 @@ const char *keystore_refusal_token(enum ks_refusal r);
 /* Whether certificates signed with SHA-1 are accepted (default no). */
 void keystore_allow_sha1(struct keystore *ks, int allow);
 
+/* Revocation status of one certificate. */
+enum ks_rev_status { KS_REV_GOOD, KS_REV_REVOKED, KS_REV_UNKNOWN };
+
+struct ks_rev {
+	enum ks_rev_status status;
+	char source[8]; /* "ocsp", "crl" or "" */
+	time_t revoked_at; /* when revoked */
+	char text[320]; /* human-readable: "revoked on 2026-05-01 (CRL)" */
+};
+
+/*
+ * Revocation status of cert at time now.  chain holds its issuer (the
+ * intermediates from keystore_validate(); the anchors are searched too).
+ * Fresh cached answers are used first: an OCSP response or CRL is fresh
+ * until its nextUpdate.  With fetch, a stale or missing answer is fetched
+ * (OCSP from the AIA URL with a nonce, then the CRL distribution points),
+ * each within timeout seconds.  Returns 0 with out->status set, or a
+ * negative code when the check itself failed.
+ */
+int keystore_check_revocation(struct keystore *ks, X509 *cert, STACK_OF(X509) * chain,
+    time_t now, int fetch, long timeout, struct ks_rev *out) SG_WUR;
+/* Stores a CRL after checking its signature against a known CA. */
+int keystore_import_crl(
+    struct keystore *ks, X509_CRL *crl, const char *url, char *why, size_t whylen) SG_WUR;
+/* Re-fetches every known distribution point whose CRL expires within
+ * margin seconds of now; *updated counts the CRLs stored. */
+int keystore_update_crls(struct keystore *ks, time_t now, long margin, long timeout,
+    int *updated, int *failed) SG_WUR;
+
 /* Role names for output ("anchor" ...). */
 const char *keystore_role_name(enum ks_role r);
 

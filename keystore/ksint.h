@@ -47,4 +47,10 @@ int ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) * *out)
 int ks_validate_locked(struct keystore *ks, X509 *cert, const char *addr, enum ks_use use,
     time_t now, STACK_OF(X509) * extra, struct ks_verdict *v) SG_WUR;
 
+/* HTTP GET (post == NULL) or POST; *out (caller frees) at most max bytes. */
+int ks_http_fetch(const char *url, const void *post, size_t postlen, const char *ctype,
+    long timeout, size_t max, unsigned char **out, size_t *outlen) SG_WUR;
+/* Seconds since the epoch of an ASN1_TIME, 0 when unusable. */
+time_t ks_asn1_time(const ASN1_TIME *t);
+
 #endif

@@ -28,6 +28,7 @@ static const char *const sign_modes[] = {"always", "never", NULL};
 static const char *const digests[] = {"sha256", "sha384", "sha512", NULL};
 static const char *const paddings[] = {"pkcs1", "pss", NULL};
 static const char *const levels[] = {"debug", "info", "warning", "error", NULL};
+static const char *const unknown_sign[] = {"deliver", "tempfail", "-", "-", "sign", NULL};
 static const char *const login_rules[] = {"address", "localpart", "map", NULL};
 
 struct setting {
@@ -84,6 +85,13 @@ static const struct setting table[] = {
         "relays whose internal senders are signed without SASL (CIDR)"},
     {"auth.sender_aliases", T_PATH, "", 0, 0, NULL, O(sender_aliases),
         "file of 'from-alias envelope-sender' lines"},
+    {"revocation.check", T_BOOL, "true", 0, 0, NULL, O(revocation_check),
+        "check CRL/OCSP status before signing"},
+    {"revocation.timeout", T_INT, "5", 1, 60, NULL, O(revocation_timeout),
+        "seconds for one CRL or OCSP fetch"},
+    {"revocation.on_unknown_sign", T_ENUM, "tempfail", 0, 0, unknown_sign,
+        O(on_revocation_unknown_sign),
+        "signing certificate with unknown status: tempfail | deliver (unsigned) | sign"},
     {"limits.max_message_size", T_INT, "52428800", 1024, 2048 * MB, NULL, O(max_message_size),
         "bytes"},
     {"limits.max_header_size", T_INT, "65536", 1024, 16 * MB, NULL, O(max_header_size),

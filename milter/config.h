@@ -17,7 +17,13 @@
 #include "smime/smime.h"
 #include "util/sg_err.h"
 
-enum cfg_action { CFG_ACT_DELIVER, CFG_ACT_TEMPFAIL, CFG_ACT_REJECT, CFG_ACT_ACCEPT };
+enum cfg_action {
+	CFG_ACT_DELIVER,
+	CFG_ACT_TEMPFAIL,
+	CFG_ACT_REJECT,
+	CFG_ACT_ACCEPT,
+	CFG_ACT_SIGN
+};
 
 struct cfg_strlist {
 	char **v;
@@ -54,6 +60,10 @@ struct segel_cfg {
 	char *login_map;
 	struct cfg_strlist trusted_networks;
 	char *sender_aliases;
+	/* revocation */
+	int revocation_check;
+	long long revocation_timeout;
+	int on_revocation_unknown_sign; /* tempfail | deliver | sign */
 	/* limits */
 	long long max_message_size, max_header_size, max_headers, max_mime_depth,
 	    max_mime_parts, max_recipients, max_chain_length;

@@ -189,7 +189,7 @@ static sfsistat
 finish(SMFICTX *ctx, struct msgctx *m, int action, enum outcome out, const char *reason,
     const char *text, const char *xcode)
 {
-	char from[128], why[300];
+	char from[128], why[900];
 	const char *addr = m->env_from ? m->env_from : "<>";
 	sfsistat st = SMFIS_CONTINUE;
 
@@ -265,6 +265,44 @@ apply_output(SMFICTX *ctx, const struct sm_output *o)
 	}
 }
 
+/*
+ * Regulation R5: the signing certificate must not be revoked, checked
+ * before the signature is made.  Revoked: never used, the message follows
+ * signing.on_no_certificate.  Unknown (responder down, CRL stale):
+ * revocation.on_unknown_sign, by default tempfail (fail-closed).  Both are
+ * incidents.  Returns SMFIS_CONTINUE when signing may go on.
+ */
+static sfsistat
+check_revocation(SMFICTX *ctx, struct msgctx *m, struct ks_signer *signer)
+{
+	struct segel_cfg *cfg = m->cfg;
+	struct ks_rev rv;
+	char text[800];
+	int r;
+
+	r = keystore_check_revocation(milter_keystore(), signer->s.cert, signer->s.chain,
+	    time(NULL), 1, (long)cfg->revocation_timeout, &rv);
+	if (r != 0)
+		return internal_error(ctx, m, "revocation check failed", r);
+	if (rv.status == KS_REV_GOOD)
+		return SMFIS_CONTINUE;
+	if (rv.status == KS_REV_REVOKED) {
+		sg_log(SG_LOG_WARNING, "%s: incident=signing-certificate-revoked address=%s %s",
+		    qid(ctx), signer->address, rv.text);
+		snprintf(text, sizeof(text), "certificate of %s not used: %s", signer->address,
+		    rv.text);
+		return finish(ctx, m, cfg->on_no_certificate, OUT_UNSIGNED,
+		    "certificate-revoked", text, "5.7.1");
+	}
+	sg_log(SG_LOG_WARNING, "%s: incident=revocation-unknown address=%s %s", qid(ctx),
+	    signer->address, rv.text);
+	if (cfg->on_revocation_unknown_sign == CFG_ACT_SIGN)
+		return SMFIS_CONTINUE;
+	snprintf(text, sizeof(text), "certificate of %s: %s", signer->address, rv.text);
+	return finish(ctx, m, cfg->on_revocation_unknown_sign, OUT_UNSIGNED,
+	    "revocation-unknown", text, "5.7.1");
+}
+
 static sfsistat
 sign_message(SMFICTX *ctx, struct msgctx *m, const char *addr)
 {
@@ -286,6 +324,11 @@ sign_message(SMFICTX *ctx, struct msgctx *m, const char *addr)
 	if (r != 0) {
 		snprintf(text, sizeof(text), "keystore: %s", why[0] ? why : sg_strerror(r));
 		return internal_error(ctx, m, text, r);
+	}
+	if (cfg->revocation_check &&
+	    (st = check_revocation(ctx, m, signer)) != SMFIS_CONTINUE) {
+		keystore_signer_free(signer);
+		return st;
 	}
 	memset(&opts, 0, sizeof(opts));
 	opts.digest = (enum sm_digest)cfg->digest;

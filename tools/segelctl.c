@@ -49,6 +49,8 @@ usage(void)
 	    "       segelctl -c CONF cert import CERT.pem\n"
 	    "       segelctl -c CONF cert check CERT.pem [--use sign|encrypt] [--address A] "
 	    "[--at YYYY-MM-DD]\n"
+	    "       segelctl -c CONF crl import FILE [--url URL] | crl update\n"
+	    "       segelctl -c CONF revocation check ADDRESS|CERT.pem [--no-fetch]\n"
 	    "       segelctl -c CONF config check | reference\n"
 	    "       segelctl -c CONF sign --as ADDRESS [IN [OUT]]\n");
 	exit(2);
@@ -330,6 +332,10 @@ main(int argc, char **argv)
 		r = cmd_cert(cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "config") == 0)
 		r = cmd_config(cfg, conf, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "crl") == 0)
+		r = cmd_crl(cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "revocation") == 0)
+		r = cmd_revocation(cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "sign") == 0)
 		r = cmd_sign(cfg, argc - i - 1, argv + i + 1);
 	else

@@ -57,6 +57,8 @@ fi
 
 # --- keystore ---------------------------------------------------------------
 "$CTL" -c "$CONF" trust add "$PKI/ca.pem" >/dev/null
+# a current CRL in the store: the signing certificates have a known, good status
+"$CTL" -c "$CONF" crl import "$PKI/sub-ca.crl.pem" >/dev/null
 for u in alice bob dave; do
 	"$CTL" -c "$CONF" keystore import "$PKI/$u.p12" --passphrase-file "$PKI/$u.pass" >/dev/null ||
 		bad "import $u.p12"
