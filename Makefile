@@ -55,7 +55,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/*_tes
 
 PROGS := $(B)/segel-milter $(B)/segelctl $(B)/mtc
 
-.PHONY: all check hardening unit-test milter-test e2e-test asan demo install deps \
+.PHONY: all check hardening unit-test milter-test cli-test e2e-test asan demo install deps \
 	layering format format-check clean bench fuzz
 
 all: $(PROGS)
@@ -103,6 +103,9 @@ unit-test: $(UNIT_TESTS) $(PROGS)
 milter-test: $(PROGS)
 	@BUILD=$(B) tests/milter/run.sh
 
+cli-test: $(PROGS)
+	@BUILD=$(B) tests/cli/test_pki.sh
+
 e2e-test: $(PROGS)
 	@BUILD=$(B) tests/e2e/run.sh
 
@@ -110,7 +113,7 @@ check: deps
 	@$(MAKE) --no-print-directory layering format-check
 	@$(MAKE) --no-print-directory all
 	@rm -f $(B)/results.txt
-	@$(MAKE) --no-print-directory -k hardening unit-test milter-test e2e-test; \
+	@$(MAKE) --no-print-directory -k hardening unit-test milter-test cli-test e2e-test; \
 	tests/summary.sh $(B)
 
 asan: deps

@@ -2,7 +2,9 @@
  * check.c - `segelctl cert check CERT.pem [--use sign|encrypt]
  * [--address ADDR] [--at YYYY-MM-DD]`: runs the same validation the milter
  * runs before it signs or encrypts, and prints the verdict and its reason.
- * Exit status 0 when usable, 3 when refused.
+ * Revocation is checked too (fetching CRLs or OCSP when needed); unknown
+ * status refuses signing and is reported for encryption.  Exit status 0
+ * when usable, 3 when refused.
  */
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +61,23 @@ cmd_cert_check(struct segel_cfg *cfg, int argc, char **argv)
 	ks = open_keystore(cfg, 0);
 	if ((r = keystore_validate(ks, x, addr, use, now, NULL, &v)) != 0)
 		die("cannot check %s: %s", file, sg_strerror(r));
+	if (v.refusal == KS_OK && cfg->revocation_check) {
+		struct ks_rev rv;
+
+		if ((r = keystore_check_revocation(
+		         ks, x, v.chain, now, 1, (long)cfg->revocation_timeout, &rv)) != 0)
+			die("cannot check the revocation of %s: %s", file, sg_strerror(r));
+		if (rv.status == KS_REV_REVOKED) {
+			v.refusal = KS_REFUSE_REVOKED;
+			snprintf(v.text, sizeof(v.text), "%s", rv.text);
+		} else if (rv.status == KS_REV_UNKNOWN && use == KS_USE_SIGN) {
+			/* signing is fail-closed (revocation.on_unknown_sign) */
+			v.refusal = KS_REFUSE_REVOCATION_UNKNOWN;
+			snprintf(v.text, sizeof(v.text), "%s", rv.text);
+		} else if (rv.status == KS_REV_UNKNOWN) {
+			snprintf(v.text, sizeof(v.text), "valid, %.300s", rv.text);
+		}
+	}
 	printf("%s: %s for %s: %s (%s)\n", file, v.refusal == KS_OK ? "usable" : "refused",
 	    use == KS_USE_SIGN ? "signing" : "encryption", keystore_refusal_token(v.refusal),
 	    v.text);

@@ -69,6 +69,8 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
+static int switched_to_owner;
+
 /* If root and the keystore belongs to someone else, become that user. */
 static void
 become_keystore_owner(const char *path)
@@ -80,6 +82,7 @@ become_keystore_owner(const char *path)
 	if (setgroups(0, NULL) != 0 || setgid(st.st_gid) != 0 || setuid(st.st_uid) != 0)
 		die("cannot switch to the keystore owner (uid %ld): %s", (long)st.st_uid,
 		    strerror(errno));
+	switched_to_owner = 1;
 }
 
 struct keystore *
@@ -97,6 +100,10 @@ open_keystore(struct segel_cfg *cfg, int need_keys)
 	r = keystore_open(
 	    cfg->keystore_path, master, need_keys ? 0 : KS_OPEN_NOKEYS, &ks, why, sizeof(why));
 	sg_strfreezero(master);
+	if (r != 0 && switched_to_owner)
+		die("keystore: %s (as uid %ld, the keystore's owner: every directory above it "
+		    "must be searchable by that user)",
+		    why, (long)geteuid());
 	if (r != 0)
 		die("keystore: %s", why);
 	snprintf(actor, sizeof(actor), "segelctl:%s", pw ? pw->pw_name : "?");
