@@ -104,7 +104,7 @@ milter-test: $(PROGS)
 	@BUILD=$(B) tests/milter/run.sh
 
 cli-test: $(PROGS)
-	@BUILD=$(B) tests/cli/test_pki.sh
+	@st=0; for t in tests/cli/test_*.sh; do BUILD=$(B) $$t || st=1; done; exit $$st
 
 e2e-test: $(PROGS)
 	@BUILD=$(B) tests/e2e/run.sh

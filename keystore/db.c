@@ -231,61 +231,6 @@ ks_fingerprint(X509 *cert, char out[65])
 	hex(md, 32, out);
 }
 
-/*
- * Audit entry hash: SHA-256 over prev-hash, time, actor, action and detail,
- * each followed by a NUL, so no field can run into the next.
- */
-int
-ks_audit(struct keystore *ks, const char *action, const char *detail)
-{
-	sqlite3_stmt *st = NULL;
-	char prev[65] = "", hash[65];
-	unsigned char md[32];
-	unsigned int mdlen;
-	char tbuf[32];
-	long long now = (long long)time(NULL);
-	EVP_MD_CTX *ctx;
-	int r = SG_ERR_STORE;
-
-	if (sqlite3_prepare_v2(ks->db, "SELECT hash FROM audit ORDER BY id DESC LIMIT 1", -1,
-	        &st, NULL) != SQLITE_OK)
-		return SG_ERR_STORE;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	st = NULL;
-	snprintf(tbuf, sizeof(tbuf), "%lld", now);
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return SG_ERR_NOMEM;
-	if (!EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-	    !EVP_DigestUpdate(ctx, prev, strlen(prev) + 1) ||
-	    !EVP_DigestUpdate(ctx, tbuf, strlen(tbuf) + 1) ||
-	    !EVP_DigestUpdate(ctx, ks->actor, strlen(ks->actor) + 1) ||
-	    !EVP_DigestUpdate(ctx, action, strlen(action) + 1) ||
-	    !EVP_DigestUpdate(ctx, detail, strlen(detail) + 1) ||
-	    !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
-		EVP_MD_CTX_free(ctx);
-		return SG_ERR_CRYPTO;
-	}
-	EVP_MD_CTX_free(ctx);
-	hex(md, 32, hash);
-	if (sqlite3_prepare_v2(ks->db,
-	        "INSERT INTO audit(time, actor, action, detail, prev, hash) VALUES "
-	        "(?,?,?,?,?,?)",
-	        -1, &st, NULL) != SQLITE_OK)
-		return SG_ERR_STORE;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_text(st, 2, ks->actor, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, action, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, detail, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 5, prev, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 6, hash, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		r = 0;
-	sqlite3_finalize(st);
-	return r;
-}
-
 time_t
 ks_asn1_time(const ASN1_TIME *t)
 {

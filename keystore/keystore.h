@@ -164,6 +164,17 @@ int keystore_import_crl(
 int keystore_update_crls(struct keystore *ks, time_t now, long margin, long timeout,
     int *updated, int *failed) SG_WUR;
 
+/* The result of keystore_audit_verify(). */
+struct ks_audit_result {
+	long long entries; /* entries read */
+	long long bad_id; /* first bad entry, 0 when the chain is intact */
+	char problem[160]; /* what is wrong with it */
+	char head[65]; /* hash of the last good entry */
+};
+
+/* Recomputes the audit chain; 0 with res filled, or a negative code. */
+int keystore_audit_verify(struct keystore *ks, struct ks_audit_result *res) SG_WUR;
+
 /* Role names for output ("anchor" ...). */
 const char *keystore_role_name(enum ks_role r);
 

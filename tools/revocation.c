@@ -107,3 +107,25 @@ cmd_revocation(struct segel_cfg *cfg, int argc, char **argv)
 	keystore_close(ks);
 	return rv.status == KS_REV_GOOD ? 0 : rv.status == KS_REV_REVOKED ? 3 : 4;
 }
+
+int
+cmd_audit(struct segel_cfg *cfg, int argc, char **argv)
+{
+	struct ks_audit_result res;
+	struct keystore *ks;
+	int r;
+
+	if (argc != 1 || strcmp(argv[0], "verify") != 0)
+		die("usage: segelctl -c CONF audit verify");
+	ks = open_keystore(cfg, 0);
+	r = keystore_audit_verify(ks, &res);
+	keystore_close(ks);
+	if (r != 0)
+		die("audit verify: %s", sg_strerror(r));
+	if (res.bad_id != 0) {
+		printf("audit log BROKEN at entry %lld: %s\n", res.bad_id, res.problem);
+		return 3;
+	}
+	printf("audit log intact: %lld entries, head %s\n", res.entries, res.head);
+	return 0;
+}

@@ -51,6 +51,7 @@ usage(void)
 	    "[--at YYYY-MM-DD]\n"
 	    "       segelctl -c CONF crl import FILE [--url URL] | crl update\n"
 	    "       segelctl -c CONF revocation check ADDRESS|CERT.pem [--no-fetch]\n"
+	    "       segelctl -c CONF audit verify\n"
 	    "       segelctl -c CONF config check | reference\n"
 	    "       segelctl -c CONF sign --as ADDRESS [IN [OUT]]\n");
 	exit(2);
@@ -339,6 +340,8 @@ main(int argc, char **argv)
 		r = cmd_cert(cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "config") == 0)
 		r = cmd_config(cfg, conf, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "audit") == 0)
+		r = cmd_audit(cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "crl") == 0)
 		r = cmd_crl(cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "revocation") == 0)

@@ -1,0 +1,59 @@
+#!/bin/bash
+# The keystore's audit log is a hash chain: `segelctl audit verify` must
+# accept an intact log and detect an edited, a deleted and a reordered
+# entry (regulation R9).  The database is tampered with sqlite3 directly.
+set -u
+cd "$(dirname "$0")/../.."
+B=${BUILD:-build}
+CTL=$B/segelctl
+PKI="$PWD/$B/pki"
+W=$(mktemp -d /tmp/segel-audit.XXXXXX)
+chmod 755 "$W"
+trap 'rm -rf "$W"' EXIT
+pass=0
+fail=0
+t() { # description, expected exit code, grep pattern, command...
+	local d=$1 want=$2 pat=$3 out rc
+	shift 3
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" = "$want" ] && printf '%s' "$out" | grep -q "$pat"; then
+		pass=$((pass + 1)); echo "ok   - $d"
+	else
+		fail=$((fail + 1)); echo "FAIL - $d (rc=$rc: $out)"
+	fi
+}
+tests/pki/gen-pki.sh "$PKI" >/dev/null || exit 1
+
+fresh() { # dir: a store with several audited changes
+	"$CTL" init --dir "$1" --domain kota.go.id >/dev/null
+	"$CTL" -c "$1/segel.conf" trust add "$PKI/ca.pem" >/dev/null
+	"$CTL" -c "$1/segel.conf" cert import "$PKI/sub-ca.pem" >/dev/null
+	"$CTL" -c "$1/segel.conf" cert import "$PKI/carol.pem" >/dev/null
+	"$CTL" -c "$1/segel.conf" keystore import "$PKI/alice.p12" --passphrase-file "$PKI/alice.pass" >/dev/null
+	"$CTL" -c "$1/segel.conf" crl import "$PKI/sub-ca.crl.pem" >/dev/null
+}
+db() { sqlite3 "$1/data/keystore.db" "$2"; }
+
+fresh "$W/ok"
+t "an intact log verifies" 0 "intact: [0-9]* entries" "$CTL" -c "$W/ok/segel.conf" audit verify
+
+fresh "$W/edit"
+db "$W/edit" "UPDATE audit SET detail = replace(detail, 'Carol', 'Mallory') WHERE id = 3"
+t "an edited entry is detected" 3 "entry 3 was altered" "$CTL" -c "$W/edit/segel.conf" audit verify
+
+fresh "$W/del"
+db "$W/del" "DELETE FROM audit WHERE id = 2"
+t "a deleted entry is detected" 3 "an entry was deleted" "$CTL" -c "$W/del/segel.conf" audit verify
+
+fresh "$W/swap"
+db "$W/swap" "UPDATE audit SET id = -2 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 3; UPDATE audit SET id = 3 WHERE id = -2"
+t "reordered entries are detected" 3 "does not link" "$CTL" -c "$W/swap/segel.conf" audit verify
+
+fresh "$W/forge"
+db "$W/forge" "UPDATE audit SET actor = 'nobody', hash = 'x' WHERE id = 1"
+t "a re-hashed forgery breaks the next link" 3 "entry [12]" "$CTL" -c "$W/forge/segel.conf" audit verify
+
+echo "audit $pass $fail" >>"$B/results.txt"
+echo "audit tests: $pass passed, $fail failed"
+[ "$fail" = 0 ]
