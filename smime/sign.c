@@ -186,6 +186,46 @@ make_boundary(char *b, size_t len)
 	return 0;
 }
 
+/*
+ * RSASSA-PSS (RFC 4056): signatureAlgorithm with the digest, MGF1 with the
+ * same digest, and a salt as long as the digest.  Set by hand because the
+ * key that signs may not be in this process.
+ */
+static int
+set_pss_algorithm(CMS_SignerInfo *si, const EVP_MD *md)
+{
+	X509_ALGOR *sigalg = NULL, *mgfmd = NULL;
+	RSA_PSS_PARAMS *pp = NULL;
+	ASN1_STRING *mgfparam = NULL, *params = NULL;
+	int r = SG_ERR_CRYPTO;
+
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, NULL, &sigalg);
+	if (sigalg == NULL || (pp = RSA_PSS_PARAMS_new()) == NULL ||
+	    (pp->hashAlgorithm = X509_ALGOR_new()) == NULL ||
+	    (pp->maskGenAlgorithm = X509_ALGOR_new()) == NULL ||
+	    (pp->saltLength = ASN1_INTEGER_new()) == NULL || (mgfmd = X509_ALGOR_new()) == NULL)
+		goto out;
+	X509_ALGOR_set_md(pp->hashAlgorithm, md);
+	X509_ALGOR_set_md(mgfmd, md);
+	if ((mgfparam = ASN1_item_pack(mgfmd, ASN1_ITEM_rptr(X509_ALGOR), NULL)) == NULL ||
+	    !X509_ALGOR_set0(
+	        pp->maskGenAlgorithm, OBJ_nid2obj(NID_mgf1), V_ASN1_SEQUENCE, mgfparam))
+		goto out;
+	mgfparam = NULL; /* transferred */
+	if (!ASN1_INTEGER_set(pp->saltLength, EVP_MD_get_size(md)) ||
+	    (params = ASN1_item_pack(pp, ASN1_ITEM_rptr(RSA_PSS_PARAMS), NULL)) == NULL ||
+	    !X509_ALGOR_set0(sigalg, OBJ_nid2obj(NID_rsassaPss), V_ASN1_SEQUENCE, params))
+		goto out;
+	params = NULL; /* transferred */
+	r = 0;
+out:
+	ASN1_STRING_free(mgfparam);
+	ASN1_STRING_free(params);
+	X509_ALGOR_free(mgfmd);
+	RSA_PSS_PARAMS_free(pp);
+	return r;
+}
+
 static int
 start_cms(const struct sm_signer *s, const struct sm_sign_opts *o, CMS_ContentInfo **out)
 {
@@ -197,18 +237,14 @@ start_cms(const struct sm_signer *s, const struct sm_sign_opts *o, CMS_ContentIn
 	*out = NULL;
 	if ((cms = CMS_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
 		return SG_ERR_CRYPTO;
-	if (o->rsa_pss && EVP_PKEY_is_a(s->key, "RSA"))
-		flags |= CMS_KEY_PARAM;
-	if ((si = CMS_add1_signer(cms, s->cert, s->key, digest_md(o->digest), flags)) == NULL)
+	/* the certificate's public key: the signature itself is made later,
+	 * by finish_signer(), with or without the private key in this process */
+	if ((si = CMS_add1_signer(
+	         cms, s->cert, X509_get0_pubkey(s->cert), digest_md(o->digest), flags)) == NULL)
 		goto out;
-	if (flags & CMS_KEY_PARAM) {
-		EVP_PKEY_CTX *pctx = CMS_SignerInfo_get0_pkey_ctx(si);
-
-		if (pctx == NULL ||
-		    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0)
-			goto out;
-	}
+	if (o->rsa_pss && EVP_PKEY_is_a(X509_get0_pubkey(s->cert), "RSA") &&
+	    (r = set_pss_algorithm(si, digest_md(o->digest))) != 0)
+		goto out;
 	if ((r = add_capabilities(si)) != 0 || (r = add_key_preference(si, s->cert)) != 0)
 		goto out;
 	r = SG_ERR_CRYPTO;
@@ -220,6 +256,177 @@ start_cms(const struct sm_signer *s, const struct sm_sign_opts *o, CMS_ContentIn
 	r = 0;
 out:
 	CMS_ContentInfo_free(cms);
+	return r;
+}
+
+int
+sm_sign_digest_with_key(EVP_PKEY *key, enum sm_digest d, int pss, const unsigned char *dgst,
+    size_t dlen, unsigned char *sig, size_t *siglen)
+{
+	const EVP_MD *md = digest_md(d);
+	EVP_PKEY_CTX *ctx;
+	size_t need = 0;
+	int r = SG_ERR_CRYPTO, rsa = EVP_PKEY_is_a(key, "RSA");
+
+	if (dlen != (size_t)EVP_MD_get_size(md))
+		return SG_ERR_INVALID_ARG;
+	if ((ctx = EVP_PKEY_CTX_new(key, NULL)) == NULL)
+		return SG_ERR_NOMEM;
+	if (EVP_PKEY_sign_init(ctx) <= 0 || EVP_PKEY_CTX_set_signature_md(ctx, md) <= 0)
+		goto out;
+	if (rsa &&
+	    (EVP_PKEY_CTX_set_rsa_padding(
+	         ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) <= 0 ||
+	        (pss &&
+	            (EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) <= 0 ||
+	                EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0))))
+		goto out;
+	if (EVP_PKEY_sign(ctx, NULL, &need, dgst, dlen) <= 0)
+		goto out;
+	if (need > *siglen) {
+		r = SG_ERR_LIMIT;
+		goto out;
+	}
+	if (EVP_PKEY_sign(ctx, sig, siglen, dgst, dlen) > 0)
+		r = 0;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return r;
+}
+
+/* The digest of the content so far, from the CMS digest BIO for md. */
+static int
+content_digest(BIO *cbio, const EVP_MD *md, unsigned char *out, unsigned int *len)
+{
+	BIO *b = cbio;
+	EVP_MD_CTX *mctx = NULL, *copy;
+	int ok;
+
+	while ((b = BIO_find_type(b, BIO_TYPE_MD)) != NULL) {
+		if (BIO_get_md_ctx(b, &mctx) > 0 && mctx != NULL &&
+		    EVP_MD_is_a(EVP_MD_CTX_get0_md(mctx), EVP_MD_get0_name(md)))
+			break;
+		b = BIO_next(b);
+	}
+	if (b == NULL || (copy = EVP_MD_CTX_new()) == NULL)
+		return SG_ERR_CRYPTO;
+	ok = EVP_MD_CTX_copy_ex(copy, mctx) && EVP_DigestFinal_ex(copy, out, len);
+	EVP_MD_CTX_free(copy);
+	return ok ? 0 : SG_ERR_CRYPTO;
+}
+
+struct enc {
+	unsigned char *p;
+	size_t n;
+};
+
+/* DER order of SET OF: as octet strings, the shorter padded with zeros. */
+static int
+der_cmp(const void *a, const void *b)
+{
+	const struct enc *x = a, *y = b;
+	size_t n = x->n < y->n ? x->n : y->n;
+	int c = memcmp(x->p, y->p, n);
+
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* The DER SET OF the signed attributes: what the signature covers (RFC 5652 5.4). */
+static int
+signed_attrs_der(CMS_SignerInfo *si, unsigned char **der, size_t *len)
+{
+	int n = CMS_signed_get_attr_count(si), i, r = SG_ERR_CRYPTO;
+	struct enc *e;
+	size_t total = 0, hl, o = 0;
+
+	*der = NULL;
+	if (n <= 0 || (e = calloc((size_t)n, sizeof(*e))) == NULL)
+		return n <= 0 ? SG_ERR_CRYPTO : SG_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		int l = i2d_X509_ATTRIBUTE(CMS_signed_get_attr(si, i), &e[i].p);
+
+		if (l <= 0)
+			goto out;
+		e[i].n = (size_t)l;
+		total += e[i].n;
+	}
+	qsort(e, (size_t)n, sizeof(*e), der_cmp);
+	hl = total < 128 ? 2 : total < 256 ? 3 : total < 65536 ? 4 : 0;
+	if (hl == 0 || (*der = malloc(hl + total)) == NULL) {
+		r = hl ? SG_ERR_NOMEM : SG_ERR_LIMIT;
+		goto out;
+	}
+	(*der)[o++] = 0x31;
+	if (hl == 3)
+		(*der)[o++] = 0x81;
+	else if (hl == 4) {
+		(*der)[o++] = 0x82;
+		(*der)[o++] = (unsigned char)(total >> 8);
+	}
+	(*der)[o++] = (unsigned char)(total & 0xff);
+	for (i = 0; i < n; i++) {
+		memcpy(*der + o, e[i].p, e[i].n);
+		o += e[i].n;
+	}
+	*len = o;
+	r = 0;
+out:
+	for (i = 0; i < n; i++)
+		OPENSSL_free(e[i].p);
+	free(e);
+	return r;
+}
+
+/*
+ * Completes the SignerInfo without CMS_dataFinal(): adds contentType,
+ * signingTime and messageDigest, hashes the DER of the signed attributes
+ * and has the signature made by the key holder (signer->sign) or with the
+ * key in this process.
+ */
+static int
+finish_signer(CMS_ContentInfo *cms, BIO *cbio, const struct sm_signer *signer,
+    const struct sm_sign_opts *o)
+{
+	const EVP_MD *md = digest_md(o->digest);
+	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
+	unsigned char dgst[EVP_MAX_MD_SIZE], sig[SM_MAX_SIGNATURE], *attrs = NULL;
+	unsigned int dlen = 0;
+	size_t alen = 0, siglen = sizeof(sig);
+	ASN1_TIME *now = NULL;
+	int r;
+
+	if (si == NULL)
+		return SG_ERR_CRYPTO;
+	if ((r = content_digest(cbio, md, dgst, &dlen)) != 0)
+		return r;
+	r = SG_ERR_CRYPTO;
+	if ((now = X509_gmtime_adj(NULL, 0)) == NULL ||
+	    !CMS_signed_add1_attr_by_NID(
+	        si, NID_pkcs9_contentType, V_ASN1_OBJECT, OBJ_nid2obj(NID_pkcs7_data), -1) ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime, now->type, now, -1) ||
+	    !CMS_signed_add1_attr_by_NID(
+	        si, NID_pkcs9_messageDigest, V_ASN1_OCTET_STRING, dgst, (int)dlen))
+		goto out;
+	if ((r = signed_attrs_der(si, &attrs, &alen)) != 0)
+		goto out;
+	r = SG_ERR_CRYPTO;
+	if (!EVP_Digest(attrs, alen, dgst, &dlen, md, NULL))
+		goto out;
+	if (signer->sign != NULL)
+		r = signer->sign(
+		    signer->sign_arg, o->digest, o->rsa_pss, dgst, dlen, sig, &siglen);
+	else if (signer->key != NULL)
+		r = sm_sign_digest_with_key(
+		    signer->key, o->digest, o->rsa_pss, dgst, dlen, sig, &siglen);
+	else
+		r = SG_ERR_INVALID_ARG;
+	if (r != 0)
+		goto out;
+	r = ASN1_STRING_set(CMS_SignerInfo_get0_signature(si), sig, (int)siglen) ? 0
+	                                                                         : SG_ERR_NOMEM;
+out:
+	ASN1_TIME_free(now);
+	free(attrs);
 	return r;
 }
 
@@ -303,10 +510,12 @@ sm_sign(struct sm_msg *m, const struct sm_signer *signer, const struct sm_sign_o
 	if ((r = sm_entity_write(m, &tree, &sink)) != 0)
 		goto out;
 	sink.bio = NULL;
-	if (BIO_flush(cbio) <= 0 || !CMS_dataFinal(cms, cbio)) {
+	if (BIO_flush(cbio) <= 0) {
 		r = SG_ERR_CRYPTO;
 		goto out;
 	}
+	if ((r = finish_signer(cms, cbio, signer, opts)) != 0)
+		goto out;
 	if ((r = sm_sink_puts(&sink, "\r\n--")) != 0 ||
 	    (r = sm_sink_puts(&sink, boundary)) != 0 ||
 	    (r = sm_sink_puts(&sink,

@@ -115,13 +115,39 @@ int sm_output_render(
     const struct sm_msg *m, const struct sm_output *o, struct sg_spool *dst) SG_WUR;
 
 /* The identity that signs: all borrowed from the caller. */
+enum sm_digest { SM_DIGEST_SHA256, SM_DIGEST_SHA384, SM_DIGEST_SHA512 };
+
+/*
+ * Makes the raw signature over a digest (of the CMS signed attributes)
+ * with the private key of the identity: the only step that needs the key.
+ * sig has room for *siglen bytes; *siglen gets the length used.
+ */
+typedef int (*sm_sign_fn)(void *arg, enum sm_digest d, int pss, const unsigned char *dgst,
+    size_t dlen, unsigned char *sig, size_t *siglen);
+
+/*
+ * The identity that signs: all borrowed from the caller.  Either key is
+ * set (the signature is made in this process) or sign is (the key lives
+ * elsewhere, e.g. in the signer process or an HSM, and key may be NULL).
+ */
 struct sm_signer {
 	X509 *cert;
 	EVP_PKEY *key;
 	STACK_OF(X509) * chain; /* intermediates, may be NULL */
+	sm_sign_fn sign;
+	void *sign_arg;
 };
 
-enum sm_digest { SM_DIGEST_SHA256, SM_DIGEST_SHA384, SM_DIGEST_SHA512 };
+/* The maximum signature size sm_sign_fn must be able to return. */
+#define SM_MAX_SIGNATURE 1024
+
+/*
+ * sm_sign_fn for a key held in this process: RSA PKCS#1 v1.5 (or PSS with
+ * salt length = digest length) or ECDSA over dgst, which must have the
+ * length of digest d.
+ */
+int sm_sign_digest_with_key(EVP_PKEY *key, enum sm_digest d, int pss, const unsigned char *dgst,
+    size_t dlen, unsigned char *sig, size_t *siglen) SG_WUR;
 
 struct sm_sign_opts {
 	enum sm_digest digest;
