@@ -270,10 +270,11 @@ apply_output(SMFICTX *ctx, const struct sm_output *o)
  * before the signature is made.  Revoked: never used, the message follows
  * signing.on_no_certificate.  Unknown (responder down, CRL stale):
  * revocation.on_unknown_sign, by default tempfail (fail-closed).  Both are
- * incidents.  Returns SMFIS_CONTINUE when signing may go on.
+ * incidents.  Returns 1 when signing may go on; otherwise 0 with the
+ * message's final verdict in *st.
  */
-static sfsistat
-check_revocation(SMFICTX *ctx, struct msgctx *m, struct ks_signer *signer)
+static int
+check_revocation(SMFICTX *ctx, struct msgctx *m, struct ks_signer *signer, sfsistat *st)
 {
 	struct segel_cfg *cfg = m->cfg;
 	struct ks_rev rv;
@@ -282,25 +283,29 @@ check_revocation(SMFICTX *ctx, struct msgctx *m, struct ks_signer *signer)
 
 	r = keystore_check_revocation(milter_keystore(), signer->s.cert, signer->s.chain,
 	    time(NULL), 1, (long)cfg->revocation_timeout, &rv);
-	if (r != 0)
-		return internal_error(ctx, m, "revocation check failed", r);
+	if (r != 0) {
+		*st = internal_error(ctx, m, "revocation check failed", r);
+		return 0;
+	}
 	if (rv.status == KS_REV_GOOD)
-		return SMFIS_CONTINUE;
+		return 1;
 	if (rv.status == KS_REV_REVOKED) {
 		sg_log(SG_LOG_WARNING, "%s: incident=signing-certificate-revoked address=%s %s",
 		    qid(ctx), signer->address, rv.text);
 		snprintf(text, sizeof(text), "certificate of %s not used: %s", signer->address,
 		    rv.text);
-		return finish(ctx, m, cfg->on_no_certificate, OUT_UNSIGNED,
+		*st = finish(ctx, m, cfg->on_no_certificate, OUT_UNSIGNED,
 		    "certificate-revoked", text, "5.7.1");
+		return 0;
 	}
 	sg_log(SG_LOG_WARNING, "%s: incident=revocation-unknown address=%s %s", qid(ctx),
 	    signer->address, rv.text);
 	if (cfg->on_revocation_unknown_sign == CFG_ACT_SIGN)
-		return SMFIS_CONTINUE;
+		return 1;
 	snprintf(text, sizeof(text), "certificate of %s: %s", signer->address, rv.text);
-	return finish(ctx, m, cfg->on_revocation_unknown_sign, OUT_UNSIGNED,
+	*st = finish(ctx, m, cfg->on_revocation_unknown_sign, OUT_UNSIGNED,
 	    "revocation-unknown", text, "5.7.1");
+	return 0;
 }
 
 static sfsistat
@@ -325,8 +330,7 @@ sign_message(SMFICTX *ctx, struct msgctx *m, const char *addr)
 		snprintf(text, sizeof(text), "keystore: %s", why[0] ? why : sg_strerror(r));
 		return internal_error(ctx, m, text, r);
 	}
-	if (cfg->revocation_check &&
-	    (st = check_revocation(ctx, m, signer)) != SMFIS_CONTINUE) {
+	if (cfg->revocation_check && !check_revocation(ctx, m, signer, &st)) {
 		keystore_signer_free(signer);
 		return st;
 	}

@@ -27,7 +27,7 @@ check() { # description, command...
 
 cleanup() {
 	[ -n "$SUP" ] && kill "$SUP" 2>/dev/null && wait "$SUP" 2>/dev/null
-	rm -rf "$W"
+	[ -n "${KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
 
@@ -57,12 +57,12 @@ fi
 
 # --- keystore ---------------------------------------------------------------
 "$CTL" -c "$CONF" trust add "$PKI/ca.pem" >/dev/null
-# a current CRL in the store: the signing certificates have a known, good status
-"$CTL" -c "$CONF" crl import "$PKI/sub-ca.crl.pem" >/dev/null
-for u in alice bob dave; do
+for u in alice bob dave revoked; do
 	"$CTL" -c "$CONF" keystore import "$PKI/$u.p12" --passphrase-file "$PKI/$u.pass" >/dev/null ||
 		bad "import $u.p12"
 done
+# a current CRL in the store: the signing certificates have a known, good status
+check "a CRL signed by the intermediate is imported" "$CTL" -c "$CONF" crl import "$PKI/sub-ca.crl.pem"
 check "keystore list --json names alice" sh -c "'$CTL' -c '$CONF' keystore list --json | grep -q alice@kota.go.id"
 
 # --- running milter ---------------------------------------------------------
@@ -109,6 +109,19 @@ check "malformed MIME: rejected with 5.6.0 (signing.on_malformed = reject)" grep
 check "malformed MIME: a clear log line" grep -q "cannot sign: malformed MIME: unparsable Content-Type" "$W/milter.log"
 mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/a2.out" "$W/a.eml" >/dev/null
 check "after a malformed message the next one is signed" signed "$W/a2.out"
+
+# revocation before signing (R5): a revoked certificate is never used
+msg "$W/rv.eml" revoked@kota.go.id
+mtc -a revoked@kota.go.id -f revoked@kota.go.id -r carol@partner.example -o "$W/rv.out" "$W/rv.eml" >/dev/null
+check "revoked signing certificate: not signed" sh -c "! grep -qi multipart/signed '$W/rv.out'"
+check "revoked signing certificate: logged as an incident with the date" grep -q "incident=signing-certificate-revoked address=revoked@kota.go.id certificate revoked on" "$W/milter.log"
+# status unknown (no CRL, no responder): fail-closed, the message is deferred
+as_owner() { if [ "$(id -u)" = 0 ] && getent passwd segel >/dev/null; then runuser -u segel -- "$@"; else "$@"; fi; }
+as_owner sqlite3 "$W/cfg/data/keystore.db" "DELETE FROM crls"
+mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example "$W/a.eml" >"$W/unk.res"
+check "revocation unknown: tempfail 451 (fail-closed)" grep -q "code=451" "$W/unk.res"
+check "revocation unknown: logged as an incident" grep -q "incident=revocation-unknown address=alice@kota.go.id" "$W/milter.log"
+"$CTL" -c "$CONF" crl import "$PKI/sub-ca.crl.pem" >/dev/null
 
 # large message: goes through the spool file, still verifies
 {
