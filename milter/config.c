@@ -49,7 +49,7 @@ static const struct setting table[] = {
         "where Postfix connects: unix:/path or inet:PORT@HOST"},
     {"milter.user", T_STR, "", 0, 0, NULL, O(user), "user to run as after start-up"},
     {"milter.pid_file", T_PATH, "", 0, 0, NULL, O(pid_file), "PID file of the supervisor"},
-    {"milter.spool_dir", T_PATH, "data/spool", 0, 0, NULL, O(spool_dir),
+    {"milter.spool_dir", T_PATH, "spool", 0, 0, NULL, O(spool_dir),
         "directory for message bodies above memory_threshold"},
     {"milter.memory_threshold", T_INT, "262144", 4096, 64 * MB, NULL, O(memory_threshold),
         "body bytes kept in memory before spooling to a file"},

@@ -1,18 +1,20 @@
 /*
- * main.c - segel-milter: start-up, the supervisor and the worker.
+ * main.c - segel-milter: start-up, the supervisor, and its two children.
  *
- * Process layout.  The process started by the administrator is the
- * supervisor: it checks the configuration, then forks the worker and
- * restarts it if it dies.  SIGHUP to the supervisor re-reads and checks
- * the configuration and, if it is valid, tells the worker (SIGUSR1) to
- * load it; libmilter owns SIGHUP inside the worker, hence the relay.
- * SIGTERM and SIGINT stop both.  The worker reads the master passphrase
- * while still privileged, opens the milter socket, drops to milter.user,
- * then opens the keystore and serves Postfix through libmilter.
+ * Process layout (privilege separation in the manner of OpenSSH's
+ * monitor):
+ *   supervisor  started as root; checks the configuration, starts the
+ *               signer and the worker joined by socketpairs, restarts
+ *               both when either dies, relays SIGHUP to the worker as a
+ *               reload (libmilter owns SIGHUP inside the worker).
+ *   signer      stays root; reads the master passphrase, opens the
+ *               keystore (root's, mode 0600), holds the decrypted keys and
+ *               answers only IDENTITY and SIGN (milter/signer.c).
+ *   worker      opens the milter socket, drops to milter.user, parses
+ *               mail with libmilter; it cannot open the keystore and never
+ *               sees a key: signatures come from the signer.
  *
- * SECURITY: both processes are non-dumpable and have no core limit.  The
- * key-holding signer process of the keystore issue will sit beside the
- * worker under this supervisor.
+ * SECURITY: all processes are non-dumpable with no core limit.
  *
  * DIAGNOSTICS: `segel-milter -n` checks the configuration and exits 1
  * with "file:line: problem"; start-up failures are logged and exit 1.
@@ -26,18 +28,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "milter/milter.h"
+#include "milter/signer.h"
 #include "util/log.h"
 #include "util/secfile.h"
 #include "util/secmem.h"
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct segel_cfg *current;
-static struct keystore *keystore;
 static const char *cfg_path;
 
 struct segel_cfg *
@@ -61,18 +64,6 @@ milter_cfg_set(struct segel_cfg *c)
 	current = c;
 	pthread_mutex_unlock(&cfg_lock);
 	cfg_unref(old);
-}
-
-struct keystore *
-milter_keystore(void)
-{
-	return keystore;
-}
-
-void
-milter_set_keystore(struct keystore *ks)
-{
-	keystore = ks;
 }
 
 static void
@@ -135,10 +126,8 @@ reload_thread(void *arg)
 }
 
 static int
-worker(struct segel_cfg *cfg, const char *sock)
+worker(struct segel_cfg *cfg, const char *sock, int *chan, int nchan)
 {
-	char why[512], *master = NULL;
-	struct keystore *ks = NULL;
 	pthread_t tid;
 	sigset_t set;
 	int r;
@@ -146,29 +135,15 @@ worker(struct segel_cfg *cfg, const char *sock)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (sg_secfile_read_line(cfg->master_passphrase_file, &master, why, sizeof(why)) != 0) {
-		sg_log(SG_LOG_FATAL, "master passphrase: %s", why);
+	if (signer_client_init(chan, nchan) != 0)
 		return 1;
-	}
-	sg_secmem_lock(master, strlen(master));
 	if (smfi_setconn((char *)sock) == MI_FAILURE ||
 	    smfi_register(milter_desc) == MI_FAILURE || smfi_opensocket(1) == MI_FAILURE) {
 		sg_log(SG_LOG_FATAL, "cannot open milter socket %s", sock);
-		sg_strfreezero(master);
 		return 1;
 	}
-	if (drop_privileges(cfg->user) != 0) {
-		sg_strfreezero(master);
+	if (drop_privileges(cfg->user) != 0)
 		return 1;
-	}
-	r = keystore_open(cfg->keystore_path, master, 0, &ks, why, sizeof(why));
-	sg_strfreezero(master);
-	if (r != 0) {
-		sg_log(SG_LOG_FATAL, "keystore: %s", why);
-		return 1;
-	}
-	keystore_set_actor(ks, "segel-milter");
-	milter_set_keystore(ks);
 	if (mkdir(cfg->spool_dir, 0700) != 0 && errno != EEXIST) {
 		sg_log(SG_LOG_FATAL, "spool directory %s: %s", cfg->spool_dir, strerror(errno));
 		return 1;
@@ -194,28 +169,78 @@ on_signal(int sig)
 		got_term = 1;
 }
 
-static pid_t
-spawn(struct segel_cfg *cfg, const char *sock)
-{
-	pid_t pid = fork();
+#define NCHAN 8 /* signer channels: concurrent signatures */
 
-	if (pid == 0) {
+struct procs {
+	pid_t signer, worker;
+};
+
+/*
+ * Starts a signer and a worker joined by NCHAN socketpairs.  Each child
+ * keeps only its own ends.
+ */
+static int
+spawn(struct segel_cfg *cfg, const char *sock, struct procs *p)
+{
+	int sv[NCHAN][2], mine[NCHAN], i;
+
+	for (i = 0; i < NCHAN; i++)
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) != 0)
+			return -1;
+	if ((p->signer = fork()) == 0) {
 		signal(SIGHUP, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
-		_exit(worker(cfg, sock));
+		for (i = 0; i < NCHAN; i++) {
+			close(sv[i][1]);
+			mine[i] = sv[i][0];
+		}
+		signer_main(cfg, cfg_path, mine, NCHAN);
 	}
-	return pid;
+	if (p->signer > 0 && (p->worker = fork()) == 0) {
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		for (i = 0; i < NCHAN; i++) {
+			close(sv[i][0]);
+			mine[i] = sv[i][1];
+		}
+		_exit(worker(cfg, sock, mine, NCHAN));
+	}
+	for (i = 0; i < NCHAN; i++) {
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	return p->signer > 0 && p->worker > 0 ? 0 : -1;
 }
 
-/* Supervises the worker until SIGTERM; relays SIGHUP as a reload.
- * Takes over the caller's reference to cfg. */
+static void
+stop(struct procs *p)
+{
+	int status;
+
+	if (p->worker > 0) {
+		kill(p->worker, SIGTERM);
+		waitpid(p->worker, &status, 0);
+	}
+	if (p->signer > 0) {
+		kill(p->signer, SIGTERM);
+		waitpid(p->signer, &status, 0);
+	}
+	p->worker = p->signer = 0;
+}
+
+/*
+ * Supervises the signer and the worker until SIGTERM; relays SIGHUP as a
+ * reload to the worker.  When either dies, both are restarted, so a new
+ * worker always has live channels.  Takes over the reference to cfg.
+ */
 static int
 supervise(struct segel_cfg *cfg, const char *sock)
 {
 	struct sigaction sa;
-	time_t last_start = 0;
-	pid_t child;
+	struct procs p = {0, 0};
+	time_t last_start;
 	int status;
 
 	memset(&sa, 0, sizeof(sa));
@@ -223,16 +248,15 @@ supervise(struct segel_cfg *cfg, const char *sock)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if ((child = spawn(cfg, sock)) < 0)
+	if (spawn(cfg, sock, &p) != 0)
 		return 1;
 	last_start = time(NULL);
 	for (;;) {
-		pid_t p = waitpid(child, &status, 0);
+		pid_t dead = waitpid(-1, &status, 0);
 
-		if (p < 0 && errno == EINTR) {
+		if (dead < 0 && errno == EINTR) {
 			if (got_term) {
-				kill(child, SIGTERM);
-				waitpid(child, &status, 0);
+				stop(&p);
 				return 0;
 			}
 			if (got_hup) {
@@ -246,27 +270,38 @@ supervise(struct segel_cfg *cfg, const char *sock)
 					/* a restarted worker must start from the new file too */
 					cfg_unref(cfg);
 					cfg = c;
-					kill(child, SIGUSR1);
+					kill(p.worker, SIGUSR1);
 				}
 			}
 			continue;
 		}
-		if (p < 0)
+		if (dead < 0)
 			return 1;
+		if (dead != p.worker && dead != p.signer)
+			continue;
+		if (dead == p.worker)
+			p.worker = 0;
+		else
+			p.signer = 0;
 		if (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
 		    time(NULL) - last_start < 5) {
-			sg_log(SG_LOG_FATAL, "worker failed at start-up (exit %d)",
-			    WEXITSTATUS(status));
+			sg_log(SG_LOG_FATAL, "%s failed at start-up (exit %d)",
+			    p.worker == 0 ? "worker" : "signer", WEXITSTATUS(status));
+			stop(&p);
 			return 1;
 		}
-		if (got_term)
+		if (got_term) {
+			stop(&p);
 			return 0;
-		sg_log(SG_LOG_ERROR, "worker %ld ended (%s %d); restarting", (long)child,
+		}
+		sg_log(SG_LOG_ERROR, "%s %ld ended (%s %d); restarting signer and worker",
+		    p.worker == 0 ? "worker" : "signer", (long)dead,
 		    WIFSIGNALED(status) ? "signal" : "exit",
 		    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		stop(&p);
 		if (time(NULL) - last_start < 1)
 			sleep(1);
-		if ((child = spawn(cfg, sock)) < 0)
+		if (spawn(cfg, sock, &p) != 0)
 			return 1;
 		last_start = time(NULL);
 	}

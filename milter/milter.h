@@ -6,16 +6,12 @@
 
 #include <libmilter/mfapi.h>
 
-#include "keystore/keystore.h"
 #include "milter/config.h"
 
 /* The current configuration snapshot (a new reference, cfg_unref it). */
 struct segel_cfg *milter_cfg_get(void);
 /* Installs c as the current snapshot (takes over the caller's reference). */
 void milter_cfg_set(struct segel_cfg *c);
-/* The keystore handle opened at start-up. */
-struct keystore *milter_keystore(void);
-void milter_set_keystore(struct keystore *ks);
 
 /* The libmilter callback table. */
 extern struct smfiDesc milter_desc;

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "milter/milter.h"
+#include "milter/signer.h"
 #include "policy/policy.h"
 #include "smime/smime.h"
 #include "util/log.h"
@@ -266,81 +267,70 @@ apply_output(SMFICTX *ctx, const struct sm_output *o)
 }
 
 /*
- * Regulation R5: the signing certificate must not be revoked, checked
- * before the signature is made.  Revoked: never used, the message follows
- * signing.on_no_certificate.  Unknown (responder down, CRL stale):
- * revocation.on_unknown_sign, by default tempfail (fail-closed).  Both are
- * incidents.  Returns 1 when signing may go on; otherwise 0 with the
- * message's final verdict in *st.
+ * Signs as addr.  The signer process checks the identity now (validity,
+ * chain, usage, and regulation R5's revocation status) and makes the
+ * signature; this process never holds the key.  Revoked: the certificate
+ * is not used and the message follows signing.on_no_certificate.
+ * Unknown status (responder down, CRL stale): revocation.on_unknown_sign,
+ * by default tempfail (fail-closed).  Both are incidents.
  */
-static int
-check_revocation(SMFICTX *ctx, struct msgctx *m, struct ks_signer *signer, sfsistat *st)
-{
-	struct segel_cfg *cfg = m->cfg;
-	struct ks_rev rv;
-	char text[800];
-	int r;
-
-	r = keystore_check_revocation(milter_keystore(), signer->s.cert, signer->s.chain,
-	    time(NULL), 1, (long)cfg->revocation_timeout, &rv);
-	if (r != 0) {
-		*st = internal_error(ctx, m, "revocation check failed", r);
-		return 0;
-	}
-	if (rv.status == KS_REV_GOOD)
-		return 1;
-	if (rv.status == KS_REV_REVOKED) {
-		sg_log(SG_LOG_WARNING, "%s: incident=signing-certificate-revoked address=%s %s",
-		    qid(ctx), signer->address, rv.text);
-		snprintf(text, sizeof(text), "certificate of %s not used: %s", signer->address,
-		    rv.text);
-		*st = finish(ctx, m, cfg->on_no_certificate, OUT_UNSIGNED,
-		    "certificate-revoked", text, "5.7.1");
-		return 0;
-	}
-	sg_log(SG_LOG_WARNING, "%s: incident=revocation-unknown address=%s %s", qid(ctx),
-	    signer->address, rv.text);
-	if (cfg->on_revocation_unknown_sign == CFG_ACT_SIGN)
-		return 1;
-	snprintf(text, sizeof(text), "certificate of %s: %s", signer->address, rv.text);
-	*st = finish(ctx, m, cfg->on_revocation_unknown_sign, OUT_UNSIGNED,
-	    "revocation-unknown", text, "5.7.1");
-	return 0;
-}
-
 static sfsistat
 sign_message(SMFICTX *ctx, struct msgctx *m, const char *addr)
 {
 	struct segel_cfg *cfg = m->cfg;
-	struct ks_signer *signer = NULL;
+	struct signer_identity *id = NULL;
 	struct sm_output *out = NULL;
+	struct sm_signer signer;
 	struct sm_sign_opts opts;
-	char why[256], text[400];
+	char text[800];
 	sfsistat st;
 	int r;
 
-	r = keystore_get_signer(milter_keystore(), addr, time(NULL), &signer, why, sizeof(why));
-	if (r == SG_ERR_NOT_FOUND || r == SG_ERR_CERT_UNUSABLE) {
-		snprintf(text, sizeof(text), "no usable certificate for %s: %s", addr, why);
-		return finish(ctx, m, cfg->on_no_certificate, OUT_UNSIGNED,
-		    r == SG_ERR_NOT_FOUND ? "no-certificate" : "certificate-unusable", text,
-		    "5.7.1");
+	if ((r = signer_get_identity(addr, &id)) != 0)
+		return internal_error(ctx, m, "the signer process did not answer", r);
+	switch (id->cls) {
+	case SIGNER_OK:
+		break;
+	case SIGNER_NOT_FOUND:
+	case SIGNER_UNUSABLE:
+		snprintf(
+		    text, sizeof(text), "no usable certificate for %s: %s", addr, id->text);
+		st = finish(ctx, m, cfg->on_no_certificate, OUT_UNSIGNED,
+		    id->cls == SIGNER_NOT_FOUND ? "no-certificate" : "certificate-unusable",
+		    text, "5.7.1");
+		goto done;
+	case SIGNER_REVOKED:
+		sg_log(SG_LOG_WARNING, "%s: incident=signing-certificate-revoked address=%s %s",
+		    qid(ctx), addr, id->text);
+		snprintf(text, sizeof(text), "certificate of %s not used: %s", addr, id->text);
+		st = finish(ctx, m, cfg->on_no_certificate, OUT_UNSIGNED, "certificate-revoked",
+		    text, "5.7.1");
+		goto done;
+	case SIGNER_REVOCATION_UNKNOWN:
+		sg_log(SG_LOG_WARNING, "%s: incident=revocation-unknown address=%s %s",
+		    qid(ctx), addr, id->text);
+		if (cfg->on_revocation_unknown_sign == CFG_ACT_SIGN)
+			break;
+		snprintf(text, sizeof(text), "certificate of %s: %s", addr, id->text);
+		st = finish(ctx, m, cfg->on_revocation_unknown_sign, OUT_UNSIGNED,
+		    "revocation-unknown", text, "5.7.1");
+		goto done;
+	default:
+		st = internal_error(ctx, m, id->text, SG_ERR_STORE);
+		goto done;
 	}
-	if (r != 0) {
-		snprintf(text, sizeof(text), "keystore: %s", why[0] ? why : sg_strerror(r));
-		return internal_error(ctx, m, text, r);
-	}
-	if (cfg->revocation_check && !check_revocation(ctx, m, signer, &st)) {
-		keystore_signer_free(signer);
-		return st;
-	}
+	memset(&signer, 0, sizeof(signer));
+	signer.cert = id->cert;
+	signer.chain = id->chain;
+	signer.sign = signer_sign_digest;
+	signer.sign_arg = id;
 	memset(&opts, 0, sizeof(opts));
 	opts.digest = (enum sm_digest)cfg->digest;
 	opts.rsa_pss = cfg->rsa_padding == 1;
 	opts.include_chain = cfg->include_chain;
 	opts.spool_dir = cfg->spool_dir;
 	opts.mem_threshold = (size_t)cfg->memory_threshold;
-	r = sm_sign(m->msg, &signer->s, &opts, &out);
+	r = sm_sign(m->msg, &signer, &opts, &out);
 	if (r == SG_ERR_MALFORMED || r == SG_ERR_LIMIT)
 		st = malformed(ctx, m, r);
 	else if (r == SG_ERR_ALREADY_SMIME)
@@ -355,8 +345,9 @@ sign_message(SMFICTX *ctx, struct msgctx *m, const char *addr)
 		    sm_digest_micalg(opts.digest));
 		st = finish(ctx, m, CFG_ACT_DELIVER, OUT_SIGNED, "ok", text, "");
 	}
+done:
 	sm_output_free(out);
-	keystore_signer_free(signer);
+	signer_identity_free(id);
 	return st;
 }
 

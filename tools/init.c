@@ -4,8 +4,8 @@
  * Writes DIR/segel.conf, an empty keystore (DIR/data/keystore.db, 0600) and a
  * random master passphrase (DIR/master.key, 0600), so that
  * `segel-milter -c DIR/segel.conf` starts with no further edits.  With
- * --user (or, as root, when a "segel" user exists) the milter drops to
- * that user, who then owns DIR and the keystore.  Existing files are
+ * --user (or, as root, when a "segel" user exists) the milter's worker
+ * process drops to that user, who owns only DIR/spool.  Existing files are
  * never overwritten.
  */
 #include <errno.h>
@@ -102,7 +102,7 @@ cmd_init(int argc, char **argv)
 	    "milter: {\n"
 	    "  socket = \"inet:10901@127.0.0.1\";\n"
 	    "  user = \"%s\";\n"
-	    "  spool_dir = \"data/spool\";\n"
+	    "  spool_dir = \"spool\";\n"
 	    "  log_facility = \"mail\";\n"
 	    "};\n"
 	    "\n"
@@ -134,14 +134,17 @@ cmd_init(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/master.key", absdir);
 	master_key(path);
 	printf("wrote %s (master passphrase, mode 0600)\n", path);
-	/* DIR stays root's; DIR/data belongs to the milter user, who must be
-	 * able to create SQLite's -wal/-shm files and spool files there. */
+	/* DIR/data holds the keystore and stays the invoking user's (root's):
+	 * only the signer process opens it.  DIR/spool belongs to the milter
+	 * user, whose worker process writes message bodies there. */
 	snprintf(path, sizeof(path), "%s/data", absdir);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		die("%s: %s", path, strerror(errno));
-	snprintf(path, sizeof(path), "%s/data/spool", absdir);
+	snprintf(path, sizeof(path), "%s/spool", absdir);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		die("%s: %s", path, strerror(errno));
+	if (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) != 0)
+		die("chown %s to %s: %s", path, user, strerror(errno));
 	snprintf(path, sizeof(path), "%s/data/keystore.db", absdir);
 	{
 		char why[512];
@@ -153,19 +156,8 @@ cmd_init(int argc, char **argv)
 			die("keystore: %s", why);
 		keystore_close(ks);
 	}
-	if (pw != NULL) {
-		const char *const own[] = {"data/keystore.db", "data/spool", "data"};
-		char p2[PATH_MAX + 32];
-		size_t j;
-
-		for (j = 0; j < sizeof(own) / sizeof(own[0]); j++) {
-			snprintf(p2, sizeof(p2), "%s/%s", absdir, own[j]);
-			if (chown(p2, pw->pw_uid, pw->pw_gid) != 0)
-				die("chown %s to %s: %s", p2, user, strerror(errno));
-		}
-	}
-	printf("wrote %s (empty keystore, mode 0600%s%s)\n", path, pw ? ", owner " : "",
-	    pw ? user : "");
+	printf(
+	    "wrote %s (empty keystore, mode 0600; only the signer process opens it)\n", path);
 	printf("next: segelctl -c %s/segel.conf trust add CA.pem\n"
 	       "      segelctl -c %s/segel.conf keystore import USER.p12\n"
 	       "      segel-milter -c %s/segel.conf\n",

@@ -77,7 +77,9 @@ start_milter() {
 	cat "$W/milter.log"
 	return 1
 }
-worker_pid() { pgrep -P "$SUP" | head -1; }
+# the worker is the child listening on the milter socket; the signer, the other
+worker_pid() { ss -ltnpH "sport = :$PORT" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
+signer_pid() { pgrep -P "$SUP" | grep -vx "$(worker_pid)" | head -1; }
 start_milter || exit 1
 
 msg() { # file from [extra header]
@@ -116,8 +118,7 @@ mtc -a revoked@kota.go.id -f revoked@kota.go.id -r carol@partner.example -o "$W/
 check "revoked signing certificate: not signed" sh -c "! grep -qi multipart/signed '$W/rv.out'"
 check "revoked signing certificate: logged as an incident with the date" grep -q "incident=signing-certificate-revoked address=revoked@kota.go.id certificate revoked on" "$W/milter.log"
 # status unknown (no CRL, no responder): fail-closed, the message is deferred
-as_owner() { if [ "$(id -u)" = 0 ] && getent passwd segel >/dev/null; then runuser -u segel -- "$@"; else "$@"; fi; }
-as_owner sqlite3 "$W/cfg/data/keystore.db" "DELETE FROM crls"
+sqlite3 "$W/cfg/data/keystore.db" "DELETE FROM crls"
 mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example "$W/a.eml" >"$W/unk.res"
 check "revocation unknown: tempfail 451 (fail-closed)" grep -q "code=451" "$W/unk.res"
 check "revocation unknown: logged as an incident" grep -q "incident=revocation-unknown address=alice@kota.go.id" "$W/milter.log"
@@ -135,6 +136,20 @@ check "4 MB message from bob (ECDSA): signed and verifies" signed "$W/big.out"
 if [ "$(id -u)" = 0 ] && getent passwd segel >/dev/null; then
 	wuid=$(awk '/^Uid:/{print $2}' "/proc/$(worker_pid)/status")
 	check "worker runs as the segel user (uid $wuid)" test "$wuid" = "$(id -u segel)"
+fi
+
+# key custody: the worker cannot open the keystore and holds no key
+if [ "$(id -u)" = 0 ] && getent passwd segel >/dev/null; then
+	# alice signs now, so her key is loaded in the signer (the positive control)
+	mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/k.out" "$W/a.eml" >/dev/null
+	check "alice signs (key custody set-up)" signed "$W/k.out"
+	check "the worker's user cannot open the keystore" sh -c "! runuser -u segel -- sqlite3 '$W/cfg/data/keystore.db' 'select count(*) from keys'"
+	check "alice's private key is in the signer's memory (the search works)" tests/milter/findkey.py "$(signer_pid)" "$PKI/alice.key"
+	wp=$(worker_pid)
+	sp=$(signer_pid)
+	check "worker ($wp) and signer ($sp) are two processes" test -n "$wp" -a -n "$sp" -a "$wp" != "$sp"
+	tests/milter/findkey.py "$wp" "$PKI/alice.key"
+	check "alice's private key is not in the worker's memory" test $? = 1
 fi
 
 # SIGHUP: a valid change applies, a broken file is refused
