@@ -40,6 +40,33 @@ finish(struct keystore *ks, int r)
 	return r ? r : SG_ERR_STORE;
 }
 
+/*
+ * A CA already stored as an untrusted certificate (it came in a PKCS#12
+ * bundle, say) becomes an anchor; one that already is gives SG_ERR_EXISTS.
+ */
+static int
+promote_to_anchor(struct keystore *ks, long long id)
+{
+	sqlite3_stmt *st;
+	char detail[64];
+	int changed;
+
+	if (sqlite3_prepare_v2(ks->db,
+	        "UPDATE certs SET role='anchor' WHERE id=? AND role<>'anchor'", -1, &st,
+	        NULL) != SQLITE_OK)
+		return SG_ERR_STORE;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return SG_ERR_STORE;
+	}
+	sqlite3_finalize(st);
+	if ((changed = sqlite3_changes(ks->db)) == 0)
+		return SG_ERR_EXISTS;
+	snprintf(detail, sizeof(detail), "cert id=%lld is now a trust anchor", id);
+	return ks_audit(ks, "trust-add", detail);
+}
+
 int
 keystore_add_anchor(struct keystore *ks, X509 *ca)
 {
@@ -49,8 +76,12 @@ keystore_add_anchor(struct keystore *ks, X509 *ca)
 	if (X509_check_ca(ca) == 0 || X509_check_issued(ca, ca) != X509_V_OK)
 		return SG_ERR_CERT_UNUSABLE;
 	pthread_mutex_lock(&ks->lock);
-	if ((r = begin(ks)) == 0)
-		r = finish(ks, ks_insert_cert(ks, ca, KS_ROLE_ANCHOR, "trust-add", &id));
+	if ((r = begin(ks)) == 0) {
+		r = ks_insert_cert(ks, ca, KS_ROLE_ANCHOR, "trust-add", &id);
+		if (r == SG_ERR_EXISTS)
+			r = promote_to_anchor(ks, id);
+		r = finish(ks, r);
+	}
 	ks_cache_flush(ks);
 	pthread_mutex_unlock(&ks->lock);
 	return r;

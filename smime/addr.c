@@ -16,6 +16,49 @@
 
 #include "smime.h"
 
+/* RFC 5322 atext */
+static int
+atext(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/*
+ * Whether s is a plain addr-spec: a dot-atom or quoted-string local part,
+ * '@', and a domain of letters, digits, hyphens and dots (or a domain
+ * literal).  Anything a lenient parser may have glued together is refused.
+ */
+static int
+valid_spec(const char *s)
+{
+	const char *at = strrchr(s, '@'), *p;
+
+	if (at == NULL || at == s || at[1] == '\0')
+		return 0;
+	if (s[0] == '"') {
+		if (at - s < 2 || at[-1] != '"')
+			return 0;
+		for (p = s + 1; p < at - 1; p++)
+			if (*p == '"' && p[-1] != '\\')
+				return 0;
+	} else {
+		for (p = s; p < at; p++)
+			if (!atext((unsigned char)*p) && *p != '.')
+				return 0;
+		if (s[0] == '.' || at[-1] == '.' || strstr(s, "..") != NULL)
+			return 0;
+	}
+	if (at[1] == '[')
+		return s[strlen(s) - 1] == ']' && strpbrk(at + 2, "[ \t") == NULL;
+	for (p = at + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		        (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		        (unsigned char)*p >= 0x80))
+			return 0;
+	return at[1] != '.' && p[-1] != '.' && strstr(at, "..") == NULL;
+}
+
 static char *
 normalize_spec(const char *spec, size_t n)
 {
@@ -27,13 +70,52 @@ normalize_spec(const char *spec, size_t n)
 		return NULL;
 	if ((s = strndup(spec, n)) == NULL)
 		return NULL;
-	if ((at = strrchr(s, '@')) == NULL || at == s || at[1] == '\0') {
+	if (!valid_spec(s)) {
 		free(s);
 		return NULL;
 	}
+	at = strrchr(s, '@');
 	for (i = (size_t)(at - s); s[i] != '\0'; i++)
 		s[i] = (char)tolower((unsigned char)s[i]);
 	return s;
+}
+
+/* Skips blanks and (nested) comments; returns the index after them. */
+static size_t
+skip_cfws(const char *s, size_t i, size_t n)
+{
+	int depth = 0;
+
+	while (i < n) {
+		if (depth == 0 && (s[i] == ' ' || s[i] == '\t')) {
+			i++;
+		} else if (s[i] == '(') {
+			depth++;
+			i++;
+		} else if (depth > 0 && s[i] == '\\' && i + 1 < n) {
+			i += 2;
+		} else if (depth > 0 && s[i] == ')') {
+			depth--;
+			i++;
+		} else if (depth > 0) {
+			i++;
+		} else {
+			break;
+		}
+	}
+	return depth == 0 ? i : n + 1;
+}
+
+/* Whether the addr-spec a (domain lower-cased) is written in v as is. */
+static int
+appears_in(const char *v, const char *a)
+{
+	size_t al = strlen(a);
+
+	for (; *v; v++)
+		if (strncasecmp(v, a, al) == 0)
+			return 1;
+	return 0;
 }
 
 void
@@ -81,10 +163,8 @@ sm_addr_parse_list(const char *value, char ***addrs, size_t *naddrs)
 	unfolded[o] = '\0';
 	if (mailimf_address_list_parse(unfolded, o, &idx, &al) != MAILIMF_NO_ERROR)
 		goto out;
-	while (idx < o && (unfolded[idx] == ' ' || unfolded[idx] == '\t'))
-		idx++;
-	if (idx != o)
-		goto out; /* trailing garbage */
+	if (skip_cfws(unfolded, idx, o) != o)
+		goto out; /* trailing garbage (a trailing comment is fine) */
 	for (it = clist_begin(al->ad_list); it != NULL; it = clist_next(it)) {
 		struct mailimf_address *ad = clist_content(it);
 
@@ -92,8 +172,8 @@ sm_addr_parse_list(const char *value, char ***addrs, size_t *naddrs)
 			goto out;
 		a = normalize_spec(ad->ad_data.ad_mailbox->mb_addr_spec,
 		    strlen(ad->ad_data.ad_mailbox->mb_addr_spec));
-		if (a == NULL)
-			goto out;
+		if (a == NULL || !appears_in(unfolded, a))
+			goto out; /* the parser glued or dropped characters */
 		if ((r = push(&list, &n, a)) != 0)
 			goto out;
 		r = SG_ERR_MALFORMED;
@@ -125,7 +205,7 @@ sm_addr_normalize(const char *addr)
 		addr++;
 		n -= 2;
 	}
-	return normalize_spec(addr, n);
+	return normalize_spec(addr, n); /* a stray bracket fails valid_spec() */
 }
 
 const char *

@@ -193,6 +193,12 @@ qp_emit(struct qp *q, const char *s, size_t n)
 			return r;
 		q->col = 0;
 	}
+	if (q->col == 0 && n == 1 && (s[0] == 'F' || s[0] == '.')) {
+		/* a line that starts "From " or "." may be changed by relays */
+		memcpy(q->line, s[0] == 'F' ? "=46" : "=2E", 3);
+		q->col = 3;
+		return 0;
+	}
 	memcpy(q->line + q->col, s, n);
 	q->col += n;
 	return 0;
@@ -254,12 +260,7 @@ qp_data(struct qp *q, const unsigned char *l, size_t n, int line_start)
 			q->pending = c;
 			continue;
 		}
-		if (line_start && i == 0 && c == 'F' && n >= 5 && memcmp(l, "From ", 5) == 0)
-			r = qp_byte(q, c, 0);
-		else if (line_start && i == 0 && c == '.')
-			r = qp_byte(q, c, 0);
-		else
-			r = qp_byte(q, c, c > 32 && c < 127 && c != '=');
+		r = qp_byte(q, c, c > 32 && c < 127 && c != '=');
 		if (r != 0)
 			return r;
 	}
@@ -340,6 +341,8 @@ write_part(const struct sm_msg *m, const struct sm_tree *t, int idx, struct sm_s
 	r = idx == 0 ? top_headers(m, p, out) : part_headers(in, p, out);
 	if (r != 0 || (r = sm_sink_put(out, "\r\n", 2)) != 0)
 		return r;
+	if (p->container && strcmp(p->ct.type, "message") == 0)
+		return write_part(m, t, idx + 1, out); /* the embedded message */
 	if (p->container)
 		return write_children(m, t, idx, out);
 	switch (p->enc) {

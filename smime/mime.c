@@ -74,12 +74,38 @@ add_part(struct scan *sc, int parent, int *idx)
 	return 0;
 }
 
+/* message/rfc822 (or global) in an identity encoding: scanned inside. */
+static int
+is_embedded_message(const struct sm_part *p)
+{
+	return strcmp(p->ct.type, "message") == 0 &&
+	    (strcmp(p->ct.subtype, "rfc822") == 0 || strcmp(p->ct.subtype, "global") == 0) &&
+	    (p->cte == SM_CTE_NONE || p->cte == SM_CTE_7BIT || p->cte == SM_CTE_8BIT ||
+	        p->cte == SM_CTE_BINARY);
+}
+
 static int
 begin_body(struct scan *sc, int idx, size_t off)
 {
 	struct sm_part *p = &sc->t->parts[idx];
 
 	p->body_start = p->body_end = off;
+	if (is_embedded_message(p)) {
+		int c, r;
+
+		/* the embedded message is one child entity: its own header
+		 * block, then its body (RFC 2046 5.2.1) */
+		p->container = 1;
+		if ((r = add_part(sc, idx, &c)) != 0)
+			return r;
+		p = &sc->t->parts[idx]; /* add_part may move the array */
+		p->nchildren = 1;
+		sc->t->parts[c].hdr_start = off;
+		sc->cur = c;
+		sc->st = ST_HEADERS;
+		sg_buf_reset(&sc->hdr);
+		return 0;
+	}
 	if (strcmp(p->ct.type, "multipart") == 0) {
 		if (sc->nstack >= HARD_MAX_DEPTH)
 			return fail(sc, SG_ERR_LIMIT, "MIME nesting too deep");
@@ -105,8 +131,12 @@ header_value(const struct sg_buf *h, const char *name, struct sg_buf *val)
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
 		const char *next = eol ? eol + 1 : end;
 
-		if (!found && (size_t)(next - line) > nl && strncasecmp(line, name, nl) == 0 &&
-		    line[nl] == ':') {
+		int is_name = (size_t)(next - line) > nl && strncasecmp(line, name, nl) == 0 &&
+		    line[nl] == ':';
+
+		if (found && is_name)
+			return SG_ERR_MALFORMED; /* the field appears twice */
+		if (!found && is_name) {
 			found = 1;
 			if (sg_buf_put(val, line + nl + 1,
 			        (size_t)((eol ? eol : end) - line) - nl - 1))
@@ -116,8 +146,6 @@ header_value(const struct sg_buf *h, const char *name, struct sg_buf *val)
 				return SG_ERR_LIMIT;
 		} else if (found == 1) {
 			found = 2;
-		} else if (found == 2 && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-			return SG_ERR_MALFORMED; /* the field appears twice */
 		}
 		line = next;
 	}
@@ -136,7 +164,9 @@ end_headers(struct scan *sc, size_t hdr_end, size_t body_off)
 	r = header_value(&sc->hdr, "Content-Type", &v);
 	if (r < 0 || sm_ctype_parse(r == 1 ? sg_buf_str(&v) : NULL, &p->ct) != 0) {
 		sg_buf_free(&v);
-		return fail(sc, SG_ERR_MALFORMED, "part with an unparsable Content-Type");
+		return fail(sc, SG_ERR_MALFORMED,
+		    r < 0 ? "part with two Content-Type fields"
+		          : "part with an unparsable Content-Type");
 	}
 	if (r == 0 && sc->t->parts[p->parent].ct.subtype[0] != '\0' &&
 	    strcmp(sc->t->parts[p->parent].ct.subtype, "digest") == 0) {
@@ -285,6 +315,9 @@ decide_encoding(struct scan *sc, struct sm_part *p)
 	int dirty = p->has_8bit || p->has_nul || p->has_long || p->has_bare_cr;
 
 	p->enc = SM_ENC_KEEP;
+	if (p->hdr_8bit)
+		return fail(sc, SG_ERR_MALFORMED,
+		    "8-bit characters in a MIME part header (RFC 2047/2231 encoding needed)");
 	if (p->container) {
 		if (p->cte == SM_CTE_QP || p->cte == SM_CTE_BASE64 || p->cte == SM_CTE_OTHER)
 			return fail(sc, SG_ERR_MALFORMED, "multipart with an encoded body");

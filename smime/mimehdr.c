@@ -72,6 +72,25 @@ valid_boundary(const char *b)
 	return 1;
 }
 
+/* Whether s holds only blanks, line breaks, ';' and (nested) comments. */
+static int
+only_cfws(const char *s)
+{
+	int depth = 0;
+
+	for (; *s; s++) {
+		if (*s == '(')
+			depth++;
+		else if (*s == ')' && depth > 0)
+			depth--;
+		else if (*s == '\\' && depth > 0 && s[1] != '\0')
+			s++;
+		else if (depth == 0 && !strchr(" \t\r\n;", *s))
+			return 0;
+	}
+	return depth == 0;
+}
+
 int
 sm_ctype_parse(const char *value, struct sm_ctype *ct)
 {
@@ -89,6 +108,10 @@ sm_ctype_parse(const char *value, struct sm_ctype *ct)
 	}
 	if (mailmime_content_parse(value, strlen(value), &idx, &c) != MAILIMF_NO_ERROR)
 		return SG_ERR_MALFORMED;
+	/* the whole value must parse: trailing text could hide a second
+	 * boundary that another reader would use */
+	if (!only_cfws(value + idx))
+		goto out;
 	if ((tn = type_name(c->ct_type)) == NULL ||
 	    copy_lower(ct->type, sizeof(ct->type), tn) || c->ct_subtype == NULL ||
 	    copy_lower(ct->subtype, sizeof(ct->subtype), c->ct_subtype))

@@ -166,6 +166,9 @@ sm_msg_eom(struct sm_msg *m)
 	m->eoh = 1;
 	if (sm_msg_count(m, "Content-Type") > 1)
 		return set_problem(m, SG_ERR_MALFORMED, "more than one Content-Type field");
+	if (sm_msg_count(m, "Content-Transfer-Encoding") > 1)
+		return set_problem(
+		    m, SG_ERR_MALFORMED, "more than one Content-Transfer-Encoding field");
 	if (sm_ctype_parse(v, &ct) != 0)
 		return set_problem(m, SG_ERR_MALFORMED, "unparsable Content-Type field");
 	m->kind = classify(&ct);

@@ -468,6 +468,29 @@ header_edits(const struct sm_msg *m, struct sm_output *o, const char *ctype)
 	return add_edit(o, SM_EDIT_ADD, "Content-Type", 0, ctype);
 }
 
+/* The Content-* fields move into the signed entity, which must be 7-bit. */
+static int
+check_content_fields(struct sm_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < sm_msg_header_count(m); i++) {
+		const unsigned char *c = (const unsigned char *)sm_msg_header_value(m, i);
+
+		if (!sm_is_content_field(sm_msg_header_name(m, i)))
+			continue;
+		for (; *c; c++) {
+			if (*c >= 0x80) {
+				sm_msg_set_problem(m,
+				    "8-bit characters in a Content-* field "
+				    "(RFC 2047/2231 encoding needed)");
+				return SG_ERR_MALFORMED;
+			}
+		}
+	}
+	return 0;
+}
+
 int
 sm_sign(struct sm_msg *m, const struct sm_signer *signer, const struct sm_sign_opts *opts,
     struct sm_output **out)
@@ -483,6 +506,8 @@ sm_sign(struct sm_msg *m, const struct sm_signer *signer, const struct sm_sign_o
 	*out = NULL;
 	if (sm_msg_kind(m) != SM_KIND_PLAIN)
 		return SG_ERR_ALREADY_SMIME;
+	if ((r = check_content_fields(m)) != 0)
+		return r;
 	if ((r = sm_tree_scan(sm_msg_body_spool(m), sm_msg_get(m, "Content-Type", 0),
 	         sm_msg_get(m, "Content-Transfer-Encoding", 0), sm_msg_limits(m), &tree,
 	         problem, sizeof(problem))) != 0) {

@@ -99,26 +99,31 @@ sg_log(enum sg_log_level level, const char *fmt, ...)
 		syslog(level_prio[level], "%s: %s", level_names[level], line);
 }
 
+static size_t
+escaped_len(unsigned char c)
+{
+	return (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : (c == '\\' ? 2 : 4);
+}
+
 char *
 sg_log_escape(const void *src, size_t n, char *out, size_t outlen)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = src;
-	size_t o = 0, i;
+	size_t o = 0, i, total = 0, room;
 
 	if (outlen == 0)
 		return out;
+	for (i = 0; i < n && total < outlen; i++)
+		total += escaped_len(s[i]);
+	/* everything fits: no marker; otherwise keep room for "..." */
+	room = total + 1 <= outlen ? outlen - 1 : (outlen >= 4 ? outlen - 4 : 0);
 	for (i = 0; i < n; i++) {
 		unsigned char c = s[i];
-		size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : (c == '\\' ? 2 : 4);
+		size_t need = escaped_len(c);
 
-		if (o + need + 4 > outlen) {
-			if (o + 4 <= outlen) {
-				memcpy(out + o, "...", 3);
-				o += 3;
-			}
+		if (o + need > room)
 			break;
-		}
 		if (need == 1) {
 			out[o++] = (char)c;
 		} else if (c == '\\') {
@@ -130,6 +135,10 @@ sg_log_escape(const void *src, size_t n, char *out, size_t outlen)
 			out[o++] = hex[c >> 4];
 			out[o++] = hex[c & 15];
 		}
+	}
+	if (i < n && outlen >= 4) {
+		memcpy(out + o, "...", 3);
+		o += 3;
 	}
 	out[o] = '\0';
 	return out;

@@ -212,15 +212,25 @@ sg_spool_getline(
 	for (;;) {
 		avail = r->fill - r->pos;
 		nl = memchr(r->buf + r->pos, '\n', avail);
-		if (nl != NULL || avail >= SG_SPOOL_LINE_MAX) {
-			size_t n =
-			    nl ? (size_t)(nl - (r->buf + r->pos)) + 1 : SG_SPOOL_LINE_MAX;
+		if (nl != NULL && (size_t)(nl - (r->buf + r->pos)) + 1 <= SG_SPOOL_LINE_MAX) {
+			size_t n = (size_t)(nl - (r->buf + r->pos)) + 1;
 
-			if (nl == NULL && r->buf[r->pos + n - 1] == '\r')
-				n--; /* never split a CRLF pair */
 			*line = r->buf + r->pos;
 			*len = n;
-			*complete = nl != NULL;
+			*complete = 1;
+			r->line_off = r->off + r->pos;
+			r->pos += n;
+			return 1;
+		}
+		if (avail > SG_SPOOL_LINE_MAX) {
+			/* a piece of a long line (more follows); never split CRLF */
+			size_t n = SG_SPOOL_LINE_MAX;
+
+			if (r->buf[r->pos + n - 1] == '\r')
+				n--;
+			*line = r->buf + r->pos;
+			*len = n;
+			*complete = 0;
 			r->line_off = r->off + r->pos;
 			r->pos += n;
 			return 1;

@@ -932,7 +932,9 @@ test_addr_parse_list_rfc5322(void **state)
 	    {"Alice <alice@kota.go.id", SG_ERR_MALFORMED, 0, {NULL}},
 	    {"a@b.example garbage", SG_ERR_MALFORMED, 0, {NULL}},
 	    {"alice@kota.go.id evil", SG_ERR_MALFORMED, 0, {NULL}},
-	    {"\"a b\"@x.example", 0, 1, {"\"a b\"@x.example"}},
+	    /* libetpan drops the blank inside the quotes ("ab"), a different
+	     * mailbox: such an address is refused rather than mangled */
+	    {"\"a b\"@x.example", SG_ERR_MALFORMED, 0, {NULL}},
 	};
 
 	run_addr_cases(cases, TU_ARRAY_LEN(cases));
@@ -946,14 +948,9 @@ test_addr_normalize(void **state)
 		const char *want; /* NULL: refused */
 	} cases[] = {
 	    {"<Alice@KOTA.GO.ID>", "Alice@kota.go.id"},
-	    {"alice@kota.go.id", "alice@kota.go.id"},
-	    {"  <a@b.example>", "a@b.example"},
-	    {"<>", NULL},
-	    {"", NULL},
-	    {"noatsign", NULL},
-	    {"<@kota.go.id>", NULL},
-	    {"user@", NULL},
-	    {"a@b@C.example", "a@b@c.example"},
+	    {"alice@kota.go.id", "alice@kota.go.id"}, {"  <a@b.example>", "a@b.example"},
+	    {"<>", NULL}, {"", NULL}, {"noatsign", NULL}, {"<@kota.go.id>", NULL},
+	    {"user@", NULL}, {"a@b@C.example", NULL}, /* an unquoted '@' in the local part */
 	};
 	size_t i;
 
