@@ -296,3 +296,43 @@ keystore_list(struct keystore *ks, ks_list_cb cb, void *arg)
 	pthread_mutex_unlock(&ks->lock);
 	return r > 0 ? 0 : r;
 }
+
+int
+keystore_remove(struct keystore *ks, long long id)
+{
+	sqlite3_stmt *st = NULL;
+	char detail[400] = "";
+	int r;
+
+	pthread_mutex_lock(&ks->lock);
+	if ((r = begin(ks)) != 0)
+		goto out;
+	r = SG_ERR_STORE;
+	if (sqlite3_prepare_v2(ks->db,
+	        "SELECT role, fingerprint, subject FROM certs WHERE id=?", -1, &st,
+	        NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = SG_ERR_NOT_FOUND;
+		goto done;
+	}
+	snprintf(detail, sizeof(detail), "id=%lld role=%s fingerprint=%s subject=%s", id,
+	    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1), sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(ks->db, "DELETE FROM certs WHERE id=?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto done;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto done;
+	r = ks_audit(ks, "cert-remove", detail);
+done:
+	sqlite3_finalize(st);
+	r = finish(ks, r);
+out:
+	ks_cache_flush(ks);
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}

@@ -172,6 +172,9 @@ struct ks_audit_result {
 	char head[65]; /* hash of the last good entry */
 };
 
+/* Removes certificate id (and its key, if any); audited. */
+int keystore_remove(struct keystore *ks, long long id) SG_WUR;
+
 /* Recomputes the audit chain; 0 with res filled, or a negative code. */
 int keystore_audit_verify(struct keystore *ks, struct ks_audit_result *res) SG_WUR;
 

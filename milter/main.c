@@ -362,6 +362,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		printf("segel-milter: %s: configuration OK\n", cfg_path);
+		cfg_unref(cfg);
 		return 0;
 	}
 	if (sg_secmem_harden_process() != 0) {

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 
 #include "milter/signer.h"
@@ -327,15 +328,42 @@ serve_channel(void *arg)
 	return NULL;
 }
 
+/*
+ * Background refresh (issue: CRLs refreshed before they go stale): every
+ * few minutes, re-fetch the CRLs of the own certificates that expire
+ * within the hour, so signing rarely waits on the network.
+ */
+static void *
+refresh_crls(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int updated = 0, failed = 0;
+
+		if (keystore_update_crls(S.ks, time(NULL), 3600,
+		        (long)S.cfg->revocation_timeout, &updated, &failed) == 0 &&
+		    (updated > 0 || failed > 0))
+			sg_log(failed ? SG_LOG_WARNING : SG_LOG_INFO,
+			    "signer: CRL refresh: %d updated, %d distribution points failed",
+			    updated, failed);
+		sleep(300);
+	}
+	return NULL;
+}
+
 void
 signer_main(struct segel_cfg *cfg, const char *cfg_path, int *fds, int nfd)
 {
-	pthread_t *tids;
+	pthread_t *tids, refresher;
 	char why[512], *master = NULL;
 	int i, r;
 
 	(void)cfg_path;
 	S.cfg = cfg;
+	/* private key numbers go to OpenSSL's secure heap: locked in memory,
+	 * guarded pages, zeroed on free (best effort if mlock is limited) */
+	if (CRYPTO_secure_malloc_init(4 << 20, 64) == 0)
+		sg_log(SG_LOG_WARNING, "signer: no secure heap for keys (RLIMIT_MEMLOCK?)");
 	if (sg_secfile_read_line(cfg->master_passphrase_file, &master, why, sizeof(why)) != 0) {
 		sg_log(SG_LOG_FATAL, "signer: master passphrase: %s", why);
 		_exit(1);
@@ -353,6 +381,8 @@ signer_main(struct segel_cfg *cfg, const char *cfg_path, int *fds, int nfd)
 		if (pthread_create(&tids[i], NULL, serve_channel, (void *)(intptr_t)fds[i]) !=
 		    0)
 			_exit(1);
+	if (cfg->revocation_check && pthread_create(&refresher, NULL, refresh_crls, NULL) != 0)
+		_exit(1);
 	sg_log(SG_LOG_INFO, "signer ready: %d channels, keystore %s", nfd, cfg->keystore_path);
 	for (i = 0; i < nfd; i++)
 		pthread_join(tids[i], NULL);

@@ -172,8 +172,10 @@ sm_addr_parse_list(const char *value, char ***addrs, size_t *naddrs)
 			goto out;
 		a = normalize_spec(ad->ad_data.ad_mailbox->mb_addr_spec,
 		    strlen(ad->ad_data.ad_mailbox->mb_addr_spec));
-		if (a == NULL || !appears_in(unfolded, a))
+		if (a == NULL || !appears_in(unfolded, a)) {
+			free(a);
 			goto out; /* the parser glued or dropped characters */
+		}
 		if ((r = push(&list, &n, a)) != 0)
 			goto out;
 		r = SG_ERR_MALFORMED;

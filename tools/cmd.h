@@ -14,7 +14,8 @@ struct keystore *open_keystore(struct segel_cfg *cfg, int need_keys);
 X509 *read_cert_file(const char *path);
 
 int cmd_init(int argc, char **argv);
-int cmd_list(struct segel_cfg *cfg, int argc, char **argv);
+int cmd_list(struct segel_cfg *cfg, const char *what, int argc, char **argv);
+int cmd_expiring(struct segel_cfg *cfg, int argc, char **argv);
 int cmd_cert_check(struct segel_cfg *cfg, int argc, char **argv);
 int cmd_crl(struct segel_cfg *cfg, int argc, char **argv);
 int cmd_revocation(struct segel_cfg *cfg, int argc, char **argv);

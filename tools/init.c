@@ -58,7 +58,7 @@ int
 cmd_init(int argc, char **argv)
 {
 	const char *dir = NULL, *user = NULL, *domains[64];
-	char path[PATH_MAX + 32], absdir[PATH_MAX], conf[8192], list[4096] = "";
+	char path[PATH_MAX + 32], absdir[PATH_MAX], conf[3 * PATH_MAX + 8192], list[4096] = "";
 	struct passwd *pw = NULL;
 	size_t nd = 0, i, off = 0;
 	struct keystore *ks;

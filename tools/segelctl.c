@@ -45,7 +45,9 @@ usage(void)
 	    "USER]\n"
 	    "       segelctl -c CONF trust add CA.pem\n"
 	    "       segelctl -c CONF keystore import FILE.p12 [--passphrase-file F]\n"
-	    "       segelctl -c CONF keystore list [--json]\n"
+	    "       segelctl -c CONF keystore|cert|trust list [--json]\n"
+	    "       segelctl -c CONF keystore|cert|trust show|remove ID|FINGERPRINT [--json]\n"
+	    "       segelctl -c CONF cert expiring --days N [--json]\n"
 	    "       segelctl -c CONF cert import CERT.pem\n"
 	    "       segelctl -c CONF cert check CERT.pem [--use sign|encrypt] [--address A] "
 	    "[--at YYYY-MM-DD]\n"
@@ -151,6 +153,10 @@ cmd_trust(struct segel_cfg *cfg, int argc, char **argv)
 	X509 *x;
 	int r;
 
+	if (argc >= 1 &&
+	    (strcmp(argv[0], "list") == 0 || strcmp(argv[0], "show") == 0 ||
+	        strcmp(argv[0], "remove") == 0))
+		return cmd_list(cfg, "trust", argc, argv);
 	if (argc != 2 || strcmp(argv[0], "add") != 0)
 		usage();
 	x = read_cert_file(argv[1]);
@@ -264,8 +270,10 @@ cmd_keystore(struct segel_cfg *cfg, int argc, char **argv)
 {
 	if (argc >= 1 && strcmp(argv[0], "import") == 0)
 		return cmd_keystore_import(cfg, argc - 1, argv + 1);
-	if (argc >= 1 && strcmp(argv[0], "list") == 0)
-		return cmd_list(cfg, argc - 1, argv + 1);
+	if (argc >= 1 &&
+	    (strcmp(argv[0], "list") == 0 || strcmp(argv[0], "show") == 0 ||
+	        strcmp(argv[0], "remove") == 0))
+		return cmd_list(cfg, "keystore", argc, argv);
 	usage();
 	return 2;
 }
@@ -279,6 +287,12 @@ cmd_cert(struct segel_cfg *cfg, int argc, char **argv)
 
 	if (argc >= 1 && strcmp(argv[0], "check") == 0)
 		return cmd_cert_check(cfg, argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "expiring") == 0)
+		return cmd_expiring(cfg, argc - 1, argv + 1);
+	if (argc >= 1 &&
+	    (strcmp(argv[0], "list") == 0 || strcmp(argv[0], "show") == 0 ||
+	        strcmp(argv[0], "remove") == 0))
+		return cmd_list(cfg, "cert", argc, argv);
 	if (argc != 2 || strcmp(argv[0], "import") != 0)
 		usage();
 	x = read_cert_file(argv[1]);

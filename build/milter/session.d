@@ -1,12 +1,13 @@
-build/milter/session.o: milter/session.c milter/milter.h \
- keystore/keystore.h smime/smime.h util/sg_err.h util/spool.h \
- util/sg_err.h milter/config.h policy/policy.h util/log.h
+build/milter/session.o: milter/session.c milter/milter.h milter/config.h \
+ policy/policy.h util/sg_err.h smime/smime.h util/spool.h util/sg_err.h \
+ milter/signer.h keystore/keystore.h util/log.h
 milter/milter.h:
-keystore/keystore.h:
-smime/smime.h:
-util/sg_err.h:
-util/spool.h:
-util/sg_err.h:
 milter/config.h:
 policy/policy.h:
+util/sg_err.h:
+smime/smime.h:
+util/spool.h:
+util/sg_err.h:
+milter/signer.h:
+keystore/keystore.h:
 util/log.h:

@@ -21,13 +21,25 @@ def main():
             if "r" not in perms:
                 continue
             lo, hi = (int(x, 16) for x in addr.split("-"))
-            try:
-                mem.seek(lo)
-                chunk = mem.read(hi - lo)
-            except (OSError, ValueError, OverflowError):
-                continue
-            if any(n in chunk for n in needles):
-                found = True
+            if hi - lo > (1 << 30):
+                continue  # sanitizer shadow and reserved ranges, not heap
+            overlap = len(prime)
+            pos, prev = lo, b""
+            while pos < hi:
+                try:
+                    mem.seek(pos)
+                    chunk = mem.read(min(hi - pos, 1 << 24))
+                except (OSError, ValueError, OverflowError):
+                    break
+                if not chunk:
+                    break
+                data = prev + chunk
+                if any(n in data for n in needles):
+                    found = True
+                    break
+                prev = chunk[-overlap:]
+                pos += len(chunk)
+            if found:
                 break
     return 0 if found else 1
 
