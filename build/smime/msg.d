@@ -1,8 +1,0 @@
-build/smime/msg.o: smime/msg.c smime/mimeint.h smime/smime.h \
- util/sg_err.h util/spool.h util/sg_err.h util/buf.h
-smime/mimeint.h:
-smime/smime.h:
-util/sg_err.h:
-util/spool.h:
-util/sg_err.h:
-util/buf.h:

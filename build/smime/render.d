@@ -1,8 +1,0 @@
-build/smime/render.o: smime/render.c smime/mimeint.h smime/smime.h \
- util/sg_err.h util/spool.h util/sg_err.h util/buf.h
-smime/mimeint.h:
-smime/smime.h:
-util/sg_err.h:
-util/spool.h:
-util/sg_err.h:
-util/buf.h:

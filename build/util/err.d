@@ -1,2 +1,0 @@
-build/util/err.o: util/err.c util/sg_err.h
-util/sg_err.h:

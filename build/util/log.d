@@ -1,3 +1,0 @@
-build/util/log.o: util/log.c util/log.h util/sg_err.h
-util/log.h:
-util/sg_err.h:
