@@ -20,6 +20,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include "ksint.h"
 #include "util/secfile.h"
@@ -67,6 +68,18 @@ static const char *const migrations[] = {
     " this_update INTEGER NOT NULL, next_update INTEGER NOT NULL,"
     " der BLOB NOT NULL,"
     " fetched INTEGER NOT NULL);",
+    /* 3: keys may live in a PKCS#11 token; usage fields for reports */
+    "CREATE TABLE keys_new("
+    " id INTEGER PRIMARY KEY,"
+    " cert_id INTEGER NOT NULL UNIQUE REFERENCES certs(id) ON DELETE CASCADE,"
+    " format TEXT NOT NULL CHECK (format IN ('pkcs8-scrypt-aes256','pkcs11-uri')),"
+    " data BLOB NOT NULL,"
+    " added INTEGER NOT NULL);"
+    "INSERT INTO keys_new SELECT id, cert_id, format, data, added FROM keys;"
+    "DROP TABLE keys;"
+    "ALTER TABLE keys_new RENAME TO keys;"
+    "ALTER TABLE certs ADD COLUMN key_usage TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE certs ADD COLUMN eku TEXT NOT NULL DEFAULT '';",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -189,6 +202,9 @@ keystore_close(struct keystore *ks)
 		sqlite3_close(ks->db);
 	if (ks->master)
 		sg_freezero(ks->master, ks->master_len);
+	free(ks->pkcs11_module);
+	if (ks->pkcs11_pin)
+		sg_freezero(ks->pkcs11_pin, strlen(ks->pkcs11_pin));
 	pthread_mutex_destroy(&ks->lock);
 	free(ks);
 }
@@ -256,6 +272,50 @@ name_text(const X509_NAME *n, char *out, size_t len)
 	BIO_free(b);
 }
 
+/* keyUsage and extendedKeyUsage as text, for reports and lookups. */
+static int
+store_usage(struct keystore *ks, long long id, X509 *cert)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} kus[] = {{KU_DIGITAL_SIGNATURE, "digitalSignature"},
+	    {KU_NON_REPUDIATION, "nonRepudiation"}, {KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+	    {KU_KEY_AGREEMENT, "keyAgreement"}, {KU_KEY_CERT_SIGN, "keyCertSign"},
+	    {KU_CRL_SIGN, "cRLSign"}};
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} ekus[] = {{XKU_SMIME, "emailProtection"}, {XKU_SSL_SERVER, "serverAuth"},
+	    {XKU_SSL_CLIENT, "clientAuth"}, {XKU_CODE_SIGN, "codeSigning"},
+	    {XKU_OCSP_SIGN, "OCSPSigning"}, {XKU_ANYEKU, "anyExtendedKeyUsage"}};
+	char ku[160] = "", eku[160] = "";
+	uint32_t k = X509_get_key_usage(cert), e = X509_get_extended_key_usage(cert);
+	sqlite3_stmt *st;
+	size_t i;
+	int r;
+
+	for (i = 0; k != UINT32_MAX && i < sizeof(kus) / sizeof(kus[0]); i++)
+		if (k & kus[i].bit)
+			snprintf(ku + strlen(ku), sizeof(ku) - strlen(ku), "%s%s",
+			    ku[0] ? "," : "", kus[i].name);
+	for (i = 0; (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) &&
+	     i < sizeof(ekus) / sizeof(ekus[0]);
+	     i++)
+		if (e & ekus[i].bit)
+			snprintf(eku + strlen(eku), sizeof(eku) - strlen(eku), "%s%s",
+			    eku[0] ? "," : "", ekus[i].name);
+	if (sqlite3_prepare_v2(ks->db, "UPDATE certs SET key_usage=?, eku=? WHERE id=?", -1,
+	        &st, NULL) != SQLITE_OK)
+		return SG_ERR_STORE;
+	sqlite3_bind_text(st, 1, ku, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, eku, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, id);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : SG_ERR_STORE;
+	sqlite3_finalize(st);
+	return r;
+}
+
 int
 ks_insert_cert(
     struct keystore *ks, X509 *cert, enum ks_role role, const char *source, long long *id)
@@ -309,6 +369,11 @@ ks_insert_cert(
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out;
 	*id = sqlite3_last_insert_rowid(ks->db);
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((r = store_usage(ks, *id, cert)) != 0)
+		goto out;
+	r = SG_ERR_STORE;
 	sqlite3_finalize(st);
 	st = NULL;
 	if ((r = sm_cert_addresses(cert, &addrs, &naddrs)) != 0)

@@ -172,6 +172,19 @@ struct ks_audit_result {
 	char head[65]; /* hash of the last good entry */
 };
 
+/*
+ * PKCS#11: the module (e.g. /usr/lib/softhsm/libsofthsm2.so) and user PIN
+ * with which keys stored as URIs are opened; call before first use.
+ */
+int keystore_set_pkcs11(struct keystore *ks, const char *module, const char *pin) SG_WUR;
+/*
+ * Records cert as an own certificate whose private key is the token object
+ * named by uri (RFC 7512 "pkcs11:..."), after checking that the token key
+ * matches the certificate.  The key never leaves the token.
+ */
+int keystore_import_pkcs11(
+    struct keystore *ks, X509 *cert, const char *uri, char *why, size_t whylen) SG_WUR;
+
 /* Removes certificate id (and its key, if any); audited. */
 int keystore_remove(struct keystore *ks, long long id) SG_WUR;
 

@@ -27,6 +27,8 @@ struct keystore {
 	STACK_OF(X509) * anchors; /* cached with the keys; NULL until needed */
 	STACK_OF(X509) * inter;
 	int allow_sha1;
+	char *pkcs11_module; /* engine MODULE_PATH, or NULL */
+	char *pkcs11_pin;
 };
 
 /* Runs sql (no rows expected); SG_ERR_STORE on failure. Lock held. */
@@ -52,5 +54,9 @@ int ks_http_fetch(const char *url, const void *post, size_t postlen, const char 
     long timeout, size_t max, unsigned char **out, size_t *outlen) SG_WUR;
 /* Seconds since the epoch of an ASN1_TIME, 0 when unusable. */
 time_t ks_asn1_time(const ASN1_TIME *t);
+
+/* Loads the token key named by uri (the keystore's PKCS#11 settings). */
+int ks_pkcs11_load(
+    struct keystore *ks, const char *uri, EVP_PKEY **out, char *why, size_t whylen) SG_WUR;
 
 #endif

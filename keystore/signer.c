@@ -80,7 +80,7 @@ static int
 load_entry(struct keystore *ks, const char *addr, struct ks_cache_entry **out)
 {
 	static const char sql[] =
-	    "SELECT c.der, k.data FROM certs c JOIN keys k ON k.cert_id=c.id"
+	    "SELECT c.der, k.data, k.format FROM certs c JOIN keys k ON k.cert_id=c.id"
 	    " JOIN cert_addresses a ON a.cert_id=c.id"
 	    " WHERE a.address=? AND c.role='own' ORDER BY c.not_after DESC LIMIT 1";
 	struct ks_cache_entry *e;
@@ -103,9 +103,17 @@ load_entry(struct keystore *ks, const char *addr, struct ks_cache_entry **out)
 	snprintf(e->address, sizeof(e->address), "%s", addr);
 	p = sqlite3_column_blob(st, 0);
 	e->cert = d2i_X509(NULL, &p, sqlite3_column_bytes(st, 0));
-	r = e->cert
-	    ? decrypt_key(ks, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1), &e->key)
-	    : SG_ERR_STORE;
+	if (e->cert == NULL) {
+		r = SG_ERR_STORE;
+	} else if (strcmp((const char *)sqlite3_column_text(st, 2), "pkcs11-uri") == 0) {
+		char why[256];
+
+		r = ks_pkcs11_load(
+		    ks, (const char *)sqlite3_column_text(st, 1), &e->key, why, sizeof(why));
+	} else {
+		r = decrypt_key(
+		    ks, sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1), &e->key);
+	}
 	sqlite3_finalize(st);
 	if (r != 0) {
 		X509_free(e->cert);

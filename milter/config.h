@@ -45,6 +45,8 @@ struct segel_cfg {
 	/* keystore */
 	char *keystore_path;
 	char *master_passphrase_file;
+	char *pkcs11_module;
+	char *pkcs11_pin_file;
 	/* domains */
 	struct cfg_strlist internal;
 	/* signing */

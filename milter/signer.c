@@ -375,6 +375,19 @@ signer_main(struct segel_cfg *cfg, const char *cfg_path, int *fds, int nfd)
 		_exit(1);
 	}
 	keystore_set_actor(S.ks, "segel-signer");
+	if (cfg->pkcs11_module[0] != '\0') {
+		char *pin = NULL;
+
+		if (cfg->pkcs11_pin_file[0] != '\0' &&
+		    sg_secfile_read_line(cfg->pkcs11_pin_file, &pin, why, sizeof(why)) != 0) {
+			sg_log(SG_LOG_FATAL, "signer: PKCS#11 PIN: %s", why);
+			_exit(1);
+		}
+		r = keystore_set_pkcs11(S.ks, cfg->pkcs11_module, pin);
+		sg_strfreezero(pin);
+		if (r != 0)
+			_exit(1);
+	}
 	if ((tids = calloc((size_t)nfd, sizeof(*tids))) == NULL)
 		_exit(1);
 	for (i = 0; i < nfd; i++)

@@ -45,6 +45,8 @@ usage(void)
 	    "USER]\n"
 	    "       segelctl -c CONF trust add CA.pem\n"
 	    "       segelctl -c CONF keystore import FILE.p12 [--passphrase-file F]\n"
+	    "       segelctl -c CONF keystore import-pkcs11 --cert CERT.pem --uri "
+	    "'pkcs11:...'\n"
 	    "       segelctl -c CONF keystore|cert|trust list [--json]\n"
 	    "       segelctl -c CONF keystore|cert|trust show|remove ID|FINGERPRINT [--json]\n"
 	    "       segelctl -c CONF cert expiring --days N [--json]\n"
@@ -88,6 +90,24 @@ become_keystore_owner(const char *path)
 	switched_to_owner = 1;
 }
 
+/* Gives ks the PKCS#11 module and PIN of the configuration, if any. */
+static void
+setup_pkcs11(struct segel_cfg *cfg, struct keystore *ks)
+{
+	char why[512], *pin = NULL;
+	int r;
+
+	if (cfg->pkcs11_module[0] == '\0')
+		return;
+	if (cfg->pkcs11_pin_file[0] != '\0' &&
+	    sg_secfile_read_line(cfg->pkcs11_pin_file, &pin, why, sizeof(why)) != 0)
+		die("keystore.pkcs11_pin_file: %s", why);
+	r = keystore_set_pkcs11(ks, cfg->pkcs11_module, pin);
+	sg_strfreezero(pin);
+	if (r != 0)
+		die("out of memory");
+}
+
 struct keystore *
 open_keystore(struct segel_cfg *cfg, int need_keys)
 {
@@ -111,6 +131,7 @@ open_keystore(struct segel_cfg *cfg, int need_keys)
 		die("keystore: %s", why);
 	snprintf(actor, sizeof(actor), "segelctl:%s", pw ? pw->pw_name : "?");
 	keystore_set_actor(ks, actor);
+	setup_pkcs11(cfg, ks);
 	return ks;
 }
 
@@ -265,9 +286,46 @@ cmd_keystore_import(struct segel_cfg *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* keystore import-pkcs11 --cert CERT.pem --uri 'pkcs11:...' */
+static int
+cmd_keystore_import_pkcs11(struct segel_cfg *cfg, int argc, char **argv)
+{
+	const char *certfile = NULL, *uri = NULL;
+	struct keystore *ks;
+	char why[512] = "";
+	X509 *x;
+	int i, r;
+
+	for (i = 0; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--cert") == 0)
+			certfile = argv[i + 1];
+		else if (strcmp(argv[i], "--uri") == 0)
+			uri = argv[i + 1];
+		else
+			break;
+	}
+	if (i != argc || certfile == NULL || uri == NULL)
+		die("usage: segelctl -c CONF keystore import-pkcs11 --cert CERT.pem --uri "
+		    "'pkcs11:...'");
+	if (cfg->pkcs11_module[0] == '\0')
+		die("set keystore.pkcs11_module (and keystore.pkcs11_pin_file) in %s first",
+		    cfg->path);
+	x = read_cert_file(certfile);
+	ks = open_keystore(cfg, 0);
+	r = keystore_import_pkcs11(ks, x, uri, why, sizeof(why));
+	keystore_close(ks);
+	X509_free(x);
+	if (r != 0)
+		die("%s: %s", certfile, why[0] ? why : sg_strerror(r));
+	printf("imported %s with its key in the PKCS#11 token\n", certfile);
+	return 0;
+}
+
 static int
 cmd_keystore(struct segel_cfg *cfg, int argc, char **argv)
 {
+	if (argc >= 1 && strcmp(argv[0], "import-pkcs11") == 0)
+		return cmd_keystore_import_pkcs11(cfg, argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "import") == 0)
 		return cmd_keystore_import(cfg, argc - 1, argv + 1);
 	if (argc >= 1 &&

@@ -42,7 +42,7 @@ ocsp_stop() {
     [[ -n $OCSP_PID ]] && kill "$OCSP_PID" 2>/dev/null && wait "$OCSP_PID" 2>/dev/null || true
     OCSP_PID=""
 }
-trap 'ocsp_stop' EXIT
+trap 'ocsp_stop; e2e_cleanup' EXIT
 
 pf_setup "$W/pf" "$MILTER_SOCK"
 pf_add_user alice@kota.go.id alice-pw
