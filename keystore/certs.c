@@ -336,3 +336,63 @@ out:
 	pthread_mutex_unlock(&ks->lock);
 	return r;
 }
+
+int
+keystore_harvest(struct keystore *ks, X509 *cert, STACK_OF(X509) * extra,
+    const unsigned char *caps, size_t capslen, time_t now, struct ks_verdict *v)
+{
+	sqlite3_stmt *st = NULL;
+	long long id;
+	int r, i;
+
+	pthread_mutex_lock(&ks->lock);
+	if ((r = ks_validate_locked(ks, cert, NULL, KS_USE_VERIFY, now, extra, v)) != 0)
+		goto out;
+	if (v->refusal != KS_OK) {
+		r = SG_ERR_CERT_UNUSABLE;
+		goto out;
+	}
+	if ((r = begin(ks)) != 0)
+		goto out;
+	r = ks_insert_cert(ks, cert, KS_ROLE_CORRESPONDENT, "harvested", &id);
+	if (r == SG_ERR_EXISTS)
+		r = 0; /* known already: refresh what it advertises */
+	for (i = 0; r == 0 && v->chain != NULL && i < sk_X509_num(v->chain); i++) {
+		long long cid;
+
+		/* the intermediates of the validated path, for later use */
+		r = ks_insert_cert(
+		    ks, sk_X509_value(v->chain, i), KS_ROLE_INTERMEDIATE, "harvested", &cid);
+		if (r == SG_ERR_EXISTS)
+			r = 0;
+	}
+	if (r == 0 && caps != NULL) {
+		r = SG_ERR_STORE;
+		if (sqlite3_prepare_v2(ks->db,
+		        "UPDATE certs SET smime_caps=?, caps_seen=? WHERE id=?", -1, &st,
+		        NULL) == SQLITE_OK) {
+			sqlite3_bind_blob(st, 1, caps, (int)capslen, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (long long)now);
+			sqlite3_bind_int64(st, 3, id);
+			if (sqlite3_step(st) == SQLITE_DONE)
+				r = 0;
+			sqlite3_finalize(st);
+		}
+	}
+	r = finish(ks, r);
+	ks_cache_flush(ks);
+out:
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}
+
+int
+keystore_anchors(struct keystore *ks, STACK_OF(X509) * *out)
+{
+	int r;
+
+	pthread_mutex_lock(&ks->lock);
+	r = ks_load_certs(ks, KS_ROLE_ANCHOR, out);
+	pthread_mutex_unlock(&ks->lock);
+	return r;
+}

@@ -185,6 +185,20 @@ int keystore_set_pkcs11(struct keystore *ks, const char *module, const char *pin
 int keystore_import_pkcs11(
     struct keystore *ks, X509 *cert, const char *uri, char *why, size_t whylen) SG_WUR;
 
+/*
+ * Harvesting: stores the certificate of a signer whose signature verified,
+ * as a correspondent's, with the SMIMECapabilities it advertised (caps,
+ * DER, may be NULL).  The certificate is validated first (for
+ * verification, at now, with extra as untrusted helpers); anything that
+ * does not validate is refused with the reason in v and never stored.
+ * Returns 0 (stored or refreshed), or a negative code.
+ */
+int keystore_harvest(struct keystore *ks, X509 *cert, STACK_OF(X509) * extra,
+    const unsigned char *caps, size_t capslen, time_t now, struct ks_verdict *v) SG_WUR;
+
+/* The trust anchors (caller frees with sk_X509_pop_free). */
+int keystore_anchors(struct keystore *ks, STACK_OF(X509) * *out) SG_WUR;
+
 /* Removes certificate id (and its key, if any); audited. */
 int keystore_remove(struct keystore *ks, long long id) SG_WUR;
 

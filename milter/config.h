@@ -66,6 +66,11 @@ struct segel_cfg {
 	int revocation_check;
 	long long revocation_timeout;
 	int on_revocation_unknown_sign; /* tempfail | deliver | sign */
+	/* expiry notices */
+	long long expiry_notice_days;
+	char *expiry_admin;
+	char *expiry_from;
+	char *sendmail;
 	/* limits */
 	long long max_message_size, max_header_size, max_headers, max_mime_depth,
 	    max_mime_parts, max_recipients, max_chain_length;

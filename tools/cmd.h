@@ -20,6 +20,8 @@ int cmd_cert_check(struct segel_cfg *cfg, int argc, char **argv);
 int cmd_crl(struct segel_cfg *cfg, int argc, char **argv);
 int cmd_revocation(struct segel_cfg *cfg, int argc, char **argv);
 int cmd_audit(struct segel_cfg *cfg, int argc, char **argv);
+int cmd_harvest(struct segel_cfg *cfg, int argc, char **argv);
+int cmd_notify_expiring(struct segel_cfg *cfg, int argc, char **argv);
 int cmd_sign(struct segel_cfg *cfg, int argc, char **argv);
 /* Prints s as a JSON string literal. */
 void json_string(FILE *fp, const char *s);

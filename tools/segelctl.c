@@ -50,6 +50,8 @@ usage(void)
 	    "       segelctl -c CONF keystore|cert|trust list [--json]\n"
 	    "       segelctl -c CONF keystore|cert|trust show|remove ID|FINGERPRINT [--json]\n"
 	    "       segelctl -c CONF cert expiring --days N [--json]\n"
+	    "       segelctl -c CONF cert harvest SIGNED.eml\n"
+	    "       segelctl -c CONF cert notify-expiring [--days N]\n"
 	    "       segelctl -c CONF cert import CERT.pem\n"
 	    "       segelctl -c CONF cert check CERT.pem [--use sign|encrypt] [--address A] "
 	    "[--at YYYY-MM-DD]\n"
@@ -345,6 +347,10 @@ cmd_cert(struct segel_cfg *cfg, int argc, char **argv)
 
 	if (argc >= 1 && strcmp(argv[0], "check") == 0)
 		return cmd_cert_check(cfg, argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "notify-expiring") == 0)
+		return cmd_notify_expiring(cfg, argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "harvest") == 0)
+		return cmd_harvest(cfg, argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "expiring") == 0)
 		return cmd_expiring(cfg, argc - 1, argv + 1);
 	if (argc >= 1 &&
