@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -125,6 +127,37 @@ reload_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * libmilter writes each modification (header edits, body chunks) as its
+ * own small packet; with Nagle's algorithm against the MTA's delayed ACK
+ * every signed message waited about 40 ms.  libmilter does not expose its
+ * listening socket, so find it (the only listening TCP socket of this
+ * process) and set TCP_NODELAY there: Linux copies it to every accepted
+ * connection.
+ */
+static void
+set_nodelay(void)
+{
+	int fd, one = 1, listening;
+	socklen_t len;
+	struct stat st;
+
+	for (fd = 0; fd < 1024; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		len = sizeof(listening);
+		if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+		    !listening || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+			continue;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+			sg_log(SG_LOG_WARNING,
+			    "cannot set TCP_NODELAY on the milter socket: %s", strerror(errno));
+	}
+}
+
 static int
 worker(struct segel_cfg *cfg, const char *sock, int *chan, int nchan)
 {
@@ -142,6 +175,7 @@ worker(struct segel_cfg *cfg, const char *sock, int *chan, int nchan)
 		sg_log(SG_LOG_FATAL, "cannot open milter socket %s", sock);
 		return 1;
 	}
+	set_nodelay();
 	if (drop_privileges(cfg->user) != 0)
 		return 1;
 	if (mkdir(cfg->spool_dir, 0700) != 0 && errno != EEXIST) {
