@@ -63,6 +63,8 @@ static const struct setting table[] = {
         "the SQLite keystore"},
     {"keystore.master_passphrase_file", T_PATH, "master.key", 0, 0, NULL,
         O(master_passphrase_file), "file holding the master passphrase (mode 0600)"},
+    {"keystore.allow_sha1", T_BOOL, "false", 0, 0, NULL, O(allow_sha1),
+        "accept certificates signed with SHA-1 (not recommended)"},
     {"keystore.pkcs11_module", T_STR, "", 0, 0, NULL, O(pkcs11_module),
         "PKCS#11 module for keys in a token (e.g. /usr/lib/softhsm/libsofthsm2.so)"},
     {"keystore.pkcs11_pin_file", T_PATH, "", 0, 0, NULL, O(pkcs11_pin_file),

@@ -46,6 +46,7 @@ struct segel_cfg {
 	char *keystore_path;
 	char *master_passphrase_file;
 	char *pkcs11_module;
+	int allow_sha1;
 	char *pkcs11_pin_file;
 	/* domains */
 	struct cfg_strlist internal;

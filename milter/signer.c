@@ -375,6 +375,7 @@ signer_main(struct segel_cfg *cfg, const char *cfg_path, int *fds, int nfd)
 		_exit(1);
 	}
 	keystore_set_actor(S.ks, "segel-signer");
+	keystore_allow_sha1(S.ks, cfg->allow_sha1);
 	if (cfg->pkcs11_module[0] != '\0') {
 		char *pin = NULL;
 

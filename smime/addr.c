@@ -218,6 +218,8 @@ sm_addr_domain(const char *addr)
 	return at ? at + 1 : "";
 }
 
+static ASN1_OBJECT *smtputf8_oid; /* id-on-SmtpUTF8Mailbox, made once */
+
 int
 sm_cert_addresses(X509 *cert, char ***addrs, size_t *n)
 {
@@ -228,17 +230,30 @@ sm_cert_addresses(X509 *cert, char ***addrs, size_t *n)
 
 	*addrs = NULL;
 	*n = 0;
+	if (smtputf8_oid == NULL)
+		smtputf8_oid = OBJ_txt2obj("1.3.6.1.5.5.7.8.9", 1);
 	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 		const unsigned char *d;
 		char *a;
 
-		if (g->type != GEN_EMAIL)
+		if (g->type == GEN_EMAIL) {
+			d = ASN1_STRING_get0_data(g->d.rfc822Name);
+			a = normalize_spec(
+			    (const char *)d, (size_t)ASN1_STRING_length(g->d.rfc822Name));
+		} else if (g->type == GEN_OTHERNAME && smtputf8_oid != NULL &&
+		    OBJ_cmp(g->d.otherName->type_id, smtputf8_oid) == 0 &&
+		    g->d.otherName->value->type == V_ASN1_UTF8STRING) {
+			/* SmtpUTF8Mailbox (RFC 9598), for internationalised addresses */
+			const ASN1_STRING *u = g->d.otherName->value->value.utf8string;
+
+			a = normalize_spec((const char *)ASN1_STRING_get0_data(u),
+			    (size_t)ASN1_STRING_length(u));
+		} else {
 			continue;
-		d = ASN1_STRING_get0_data(g->d.rfc822Name);
-		if ((a = normalize_spec(
-		         (const char *)d, (size_t)ASN1_STRING_length(g->d.rfc822Name))) == NULL)
+		}
+		if (a == NULL)
 			continue;
 		if ((r = push(&list, &cnt, a)) != 0)
 			break;

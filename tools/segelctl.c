@@ -133,6 +133,7 @@ open_keystore(struct segel_cfg *cfg, int need_keys)
 		die("keystore: %s", why);
 	snprintf(actor, sizeof(actor), "segelctl:%s", pw ? pw->pw_name : "?");
 	keystore_set_actor(ks, actor);
+	keystore_allow_sha1(ks, cfg->allow_sha1);
 	setup_pkcs11(cfg, ks);
 	return ks;
 }

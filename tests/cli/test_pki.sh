@@ -70,6 +70,13 @@ for use in sign encrypt; do
 	expect "RSA-1024 ($use)" weak-key "$CTL" -c "$C" cert check "$PKI/rsa1024.pem" --use "$use" --address rsa1024@kota.go.id
 	expect "revoked by CRL ($use)" revoked "$CTL" -c "$C" cert check "$PKI/revoked.pem" --use "$use" --address revoked@kota.go.id
 done
+# SmtpUTF8Mailbox (otherName) in subjectAltName counts as the address
+openssl req -new -newkey rsa:2048 -nodes -keyout "$W/u8.key" -subj "/CN=UTF8 User" -out "$W/u8.csr" 2>/dev/null
+printf 'subjectAltName=otherName:1.3.6.1.5.5.7.8.9;UTF8:pengguna@kota.go.id\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=emailProtection\n' >"$W/u8.ext"
+openssl x509 -req -in "$W/u8.csr" -CA "$PKI/sub-ca.pem" -CAkey "$PKI/sub-ca.key" -set_serial 4242 \
+	-days 30 -sha256 -extfile "$W/u8.ext" -out "$W/u8.pem" 2>/dev/null
+expect "SmtpUTF8Mailbox address (sign)" ok "$CTL" -c "$C" cert check "$W/u8.pem" --use sign --address pengguna@kota.go.id
+expect "SmtpUTF8Mailbox, other address (sign)" address-not-in-certificate "$CTL" -c "$C" cert check "$W/u8.pem" --use sign --address other@kota.go.id
 # untrusted root: the other root is known (not as an anchor)
 "$CTL" -c "$C" cert import "$PKI/other-ca.pem" >/dev/null
 for use in sign encrypt; do

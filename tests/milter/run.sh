@@ -177,6 +177,28 @@ sleep 0.3
 mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/a4.out" "$W/a.eml" >/dev/null
 check "after kill -9 of the worker, the supervisor restarts it and mail is signed" signed "$W/a4.out"
 
+# unsafe keystore permissions are refused at start-up, with a clear message
+kill "$SUP" 2>/dev/null
+wait "$SUP" 2>/dev/null
+SUP=""
+refused_start() { # description, pattern
+	local out rc
+	out=$(timeout 30 "$MILTER" -f -c "$CONF" -p "inet:$((PORT + 1))@127.0.0.1" 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 124 ] && printf '%s' "$out" | grep -q "$2"; then
+		ok "$1"
+	else
+		bad "$1 (rc=$rc: $(printf '%s' "$out" | tail -2))"
+	fi
+}
+sed -i '/nonsense here/d' "$CONF"
+chmod 644 "$W/cfg/data/keystore.db"
+refused_start "keystore file mode 0644: start-up refused" "keystore.db: mode 0644 .*must be owned by this user or root with mode 0600"
+chmod 600 "$W/cfg/data/keystore.db"
+chmod 777 "$W/cfg/data"
+refused_start "keystore in a world-writable directory: start-up refused" "data: directory above .*keystore.db may be changed by others"
+chmod 700 "$W/cfg/data"
+
 echo "milter $pass $fail" >>"$B/results.txt"
 echo "milter tests: $pass passed, $fail failed"
 [ "$fail" = 0 ]
