@@ -78,6 +78,10 @@ $(B)/mtc: tests/mtc/mtc.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(LDFLAGS) -o $@ $< -lpthread
 
+$(B)/noop-milter: tests/bench/noop.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(LDFLAGS) -o $@ $< -lmilter -lpthread
+
 $(B)/tests/%_test: tests/unit/%_test.c $(B)/libsegel.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libsegel.a -lcmocka -lmilter $(LIBS)
@@ -132,6 +136,9 @@ install: all
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0644 deploy/segel-milter.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+
+bench: all $(B)/noop-milter
+	@BUILD=$(B) tests/bench/run.sh
 
 fuzz:
 	@tests/fuzz/run.sh
