@@ -13,7 +13,18 @@ struct ks_cache_entry {
 	char address[320];
 	X509 *cert;
 	EVP_PKEY *key;
+	STACK_OF(X509) * chain; /* from the last successful validation */
+	time_t validated_at; /* when it was last validated */
+	time_t valid_until; /* that validation holds until then */
 	struct ks_cache_entry *next;
+};
+
+/* A revocation answer kept in memory until it must be looked up again. */
+struct ks_rev_cache {
+	char fingerprint[65];
+	struct ks_rev rev;
+	time_t since, until;
+	struct ks_rev_cache *next;
 };
 
 struct keystore {
@@ -24,6 +35,7 @@ struct keystore {
 	char actor[64];
 	long long data_version;
 	struct ks_cache_entry *cache;
+	struct ks_rev_cache *revcache;
 	STACK_OF(X509) * anchors; /* cached with the keys; NULL until needed */
 	STACK_OF(X509) * inter;
 	int allow_sha1;

@@ -370,6 +370,46 @@ crl_fetch(struct keystore *ks, X509 *cert, X509 *issuer, long timeout)
 	return stored;
 }
 
+/*
+ * In memory, a known status is reused for REV_MEM_TTL seconds (and never
+ * past the nextUpdate of what it came from, which the store enforces when
+ * it is asked again); any change to the store flushes it.
+ */
+#define REV_MEM_TTL 300
+
+static int
+mem_cached(struct keystore *ks, const char *fp, time_t now, struct ks_rev *out)
+{
+	struct ks_rev_cache *c;
+
+	for (c = ks->revcache; c != NULL; c = c->next)
+		if (strcmp(c->fingerprint, fp) == 0 && c->since <= now && now < c->until) {
+			*out = c->rev;
+			return 1;
+		}
+	return 0;
+}
+
+static void
+mem_store(struct keystore *ks, const char *fp, time_t now, const struct ks_rev *rev)
+{
+	struct ks_rev_cache *c;
+
+	for (c = ks->revcache; c != NULL; c = c->next)
+		if (strcmp(c->fingerprint, fp) == 0)
+			break;
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return;
+		snprintf(c->fingerprint, sizeof(c->fingerprint), "%s", fp);
+		c->next = ks->revcache;
+		ks->revcache = c;
+	}
+	c->rev = *rev;
+	c->since = now;
+	c->until = now + REV_MEM_TTL;
+}
+
 int
 keystore_check_revocation(struct keystore *ks, X509 *cert, STACK_OF(X509) * chain, time_t now,
     int fetch, long timeout, struct ks_rev *out)
@@ -382,6 +422,8 @@ keystore_check_revocation(struct keystore *ks, X509 *cert, STACK_OF(X509) * chai
 	out->status = KS_REV_UNKNOWN;
 	ks_fingerprint(cert, fp);
 	pthread_mutex_lock(&ks->lock);
+	if (mem_cached(ks, fp, now, out))
+		goto out;
 	if ((ks->anchors == NULL &&
 	        (r = ks_load_certs(ks, KS_ROLE_ANCHOR, &ks->anchors)) != 0) ||
 	    (ks->inter == NULL &&
@@ -405,6 +447,8 @@ keystore_check_revocation(struct keystore *ks, X509 *cert, STACK_OF(X509) * chai
 	    "unreachable?)");
 done:
 	X509_free(issuer);
+	if (out->status != KS_REV_UNKNOWN)
+		mem_store(ks, fp, now, out);
 out:
 	pthread_mutex_unlock(&ks->lock);
 	return r;

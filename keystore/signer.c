@@ -20,18 +20,29 @@
 
 #include "ksint.h"
 
+/* How long a successful validation of a signing identity is reused. */
+#define VALIDATION_TTL 60
+
 void
 ks_cache_flush(struct keystore *ks)
 {
 	struct ks_cache_entry *e, *next;
 
+	struct ks_rev_cache *rc, *rnext;
+
 	for (e = ks->cache; e != NULL; e = next) {
 		next = e->next;
 		X509_free(e->cert);
 		EVP_PKEY_free(e->key);
+		sk_X509_pop_free(e->chain, X509_free);
 		free(e);
 	}
 	ks->cache = NULL;
+	for (rc = ks->revcache; rc != NULL; rc = rnext) {
+		rnext = rc->next;
+		free(rc);
+	}
+	ks->revcache = NULL;
 	sk_X509_pop_free(ks->anchors, X509_free);
 	sk_X509_pop_free(ks->inter, X509_free);
 	ks->anchors = ks->inter = NULL;
@@ -174,8 +185,23 @@ keystore_get_signer(struct keystore *ks, const char *addr, time_t now, struct ks
 			    "the master passphrase does not open the key of %s", addr);
 		goto out;
 	}
-	if ((r = check_usable(ks, e, now, &chain, why, whylen)) != 0)
-		goto out;
+	if (e->validated_at <= now && now < e->valid_until && e->chain != NULL) {
+		/* validated within the last minute, nothing changed in the store
+		 * since (that would have flushed the cache) */
+		if ((chain = X509_chain_up_ref(e->chain)) == NULL) {
+			r = SG_ERR_NOMEM;
+			goto out;
+		}
+	} else {
+		if ((r = check_usable(ks, e, now, &chain, why, whylen)) != 0)
+			goto out;
+		sk_X509_pop_free(e->chain, X509_free);
+		e->chain = X509_chain_up_ref(chain);
+		e->validated_at = now;
+		e->valid_until = now + VALIDATION_TTL;
+		if (e->valid_until > ks_asn1_time(X509_get0_notAfter(e->cert)))
+			e->valid_until = ks_asn1_time(X509_get0_notAfter(e->cert));
+	}
 	r = SG_ERR_NOMEM;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto out;

@@ -248,19 +248,29 @@ spawn(struct segel_cfg *cfg, const char *sock, struct procs *p)
 	return p->signer > 0 && p->worker > 0 ? 0 : -1;
 }
 
+/* SIGTERM, then SIGKILL if pid has not ended within five seconds. */
+static void
+end_child(pid_t pid)
+{
+	int status, i;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (i = 0; i < 50; i++) {
+		if (waitpid(pid, &status, WNOHANG) != 0)
+			return;
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
 static void
 stop(struct procs *p)
 {
-	int status;
-
-	if (p->worker > 0) {
-		kill(p->worker, SIGTERM);
-		waitpid(p->worker, &status, 0);
-	}
-	if (p->signer > 0) {
-		kill(p->signer, SIGTERM);
-		waitpid(p->signer, &status, 0);
-	}
+	end_child(p->worker);
+	end_child(p->signer);
 	p->worker = p->signer = 0;
 }
 

@@ -22,7 +22,12 @@ struct sg_spool {
 	size_t size;
 	unsigned char *mem; /* first min(size, threshold) bytes */
 	int fd; /* -1 until the threshold is crossed */
+	size_t ondisk; /* bytes written to the file */
+	unsigned char *wbuf; /* the last bytes, not yet written to the file */
+	size_t wlen;
 };
+
+#define WBUF_SIZE (64 * 1024)
 
 int
 sg_spool_new(const char *dir, size_t mem_threshold, size_t max, struct sg_spool **out)
@@ -50,6 +55,7 @@ sg_spool_free(struct sg_spool *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	free(s->wbuf);
 	free(s->mem);
 	free(s->dir);
 	free(s);
@@ -119,8 +125,23 @@ sg_spool_write(struct sg_spool *s, const void *data, size_t n)
 		return 0;
 	if (s->fd < 0 && (r = open_file(s)) != 0)
 		return r;
-	if ((r = write_all(s->fd, p, n)) != 0)
-		return r;
+	if (s->wbuf == NULL && (s->wbuf = malloc(WBUF_SIZE)) == NULL)
+		return SG_ERR_NOMEM;
+	/* small writes are gathered: one write(2) per 64 KiB, not per line */
+	if (s->wlen + n > WBUF_SIZE) {
+		if ((r = write_all(s->fd, s->wbuf, s->wlen)) != 0)
+			return r;
+		s->ondisk += s->wlen;
+		s->wlen = 0;
+	}
+	if (n >= WBUF_SIZE) {
+		if ((r = write_all(s->fd, p, n)) != 0)
+			return r;
+		s->ondisk += n;
+	} else {
+		memcpy(s->wbuf + s->wlen, p, n);
+		s->wlen += n;
+	}
 	s->size += n;
 	return 0;
 }
@@ -157,7 +178,19 @@ sg_spool_read(const struct sg_spool *s, size_t off, void *data, size_t n, size_t
 		done = k;
 	}
 	while (done < n) {
-		rd = pread(s->fd, p + done, n - done, (off_t)(off + done - s->threshold));
+		size_t want = n - done, fileoff = off + done - s->threshold;
+
+		if (fileoff >= s->ondisk) { /* the tail, still in the write buffer */
+			size_t from = fileoff - s->ondisk;
+
+			k = s->wlen - from < want ? s->wlen - from : want;
+			memcpy(p + done, s->wbuf + from, k);
+			done += k;
+			continue;
+		}
+		if (want > s->ondisk - fileoff)
+			want = s->ondisk - fileoff;
+		rd = pread(s->fd, p + done, want, (off_t)fileoff);
 		if (rd < 0) {
 			if (errno == EINTR)
 				continue;
