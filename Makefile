@@ -55,7 +55,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/*_tes
 
 PROGS := $(B)/segel-milter $(B)/segelctl $(B)/mtc
 
-.PHONY: all check hardening unit-test milter-test cli-test e2e-test asan demo install deps \
+.PHONY: all check hardening unit-test milter-test cli-test valgrind-test e2e-test asan demo install deps \
 	layering format format-check clean bench fuzz
 
 all: $(PROGS)
@@ -109,6 +109,9 @@ milter-test: $(PROGS)
 
 cli-test: $(PROGS)
 	@st=0; for t in tests/cli/test_*.sh; do BUILD=$(B) $$t || st=1; done; exit $$st
+
+valgrind-test: $(PROGS)
+	@BUILD=$(B) VALGRIND=1 tests/milter/run.sh
 
 e2e-test: $(PROGS)
 	@BUILD=$(B) tests/e2e/run.sh
