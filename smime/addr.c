@@ -7,6 +7,7 @@
  * MALFORMED: the callers treat that as "cannot be signed".
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -219,6 +220,13 @@ sm_addr_domain(const char *addr)
 }
 
 static ASN1_OBJECT *smtputf8_oid; /* id-on-SmtpUTF8Mailbox, made once */
+static pthread_once_t smtputf8_once = PTHREAD_ONCE_INIT;
+
+static void
+make_smtputf8_oid(void)
+{
+	smtputf8_oid = OBJ_txt2obj("1.3.6.1.5.5.7.8.9", 1);
+}
 
 int
 sm_cert_addresses(X509 *cert, char ***addrs, size_t *n)
@@ -230,8 +238,7 @@ sm_cert_addresses(X509 *cert, char ***addrs, size_t *n)
 
 	*addrs = NULL;
 	*n = 0;
-	if (smtputf8_oid == NULL)
-		smtputf8_oid = OBJ_txt2obj("1.3.6.1.5.5.7.8.9", 1);
+	pthread_once(&smtputf8_once, make_smtputf8_oid); /* worker threads share it */
 	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);

@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libssl-dev libmilter-dev libetpan-dev
 libconfig-dev libsqlite3-dev libcurl4-gnutls-dev libcmocka-dev sqlite3
 openssl postfix sasl2-bin libsasl2-modules swaks gpgsm miltertest
 clang-format clang libclang-rt-14-dev valgrind python3 softhsm2
-libengine-pkcs11-openssl iproute2 procps"
+libengine-pkcs11-openssl iproute2 procps libnss3-tools"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
