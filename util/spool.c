@@ -21,6 +21,7 @@ struct sg_spool {
 	size_t max;
 	size_t size;
 	unsigned char *mem; /* first min(size, threshold) bytes */
+	size_t memcap; /* grows on demand up to threshold */
 	int fd; /* -1 until the threshold is crossed */
 	size_t ondisk; /* bytes written to the file */
 	unsigned char *wbuf; /* the last bytes, not yet written to the file */
@@ -111,8 +112,24 @@ sg_spool_write(struct sg_spool *s, const void *data, size_t n)
 	if (n > s->max || s->size > s->max - n)
 		return SG_ERR_LIMIT;
 	if (s->size < s->threshold) {
-		if (s->mem == NULL && (s->mem = malloc(s->threshold)) == NULL)
-			return SG_ERR_NOMEM;
+		inmem = s->threshold - s->size;
+		if (inmem > n)
+			inmem = n;
+		if (s->size + inmem > s->memcap) {
+			/* grow geometrically: a small message never costs the whole
+			 * threshold (a large malloc is an mmap/munmap pair) */
+			size_t cap = s->memcap ? s->memcap : 16384;
+			unsigned char *nm;
+
+			while (cap < s->size + inmem)
+				cap *= 2;
+			if (cap > s->threshold)
+				cap = s->threshold;
+			if ((nm = realloc(s->mem, cap)) == NULL)
+				return SG_ERR_NOMEM;
+			s->mem = nm;
+			s->memcap = cap;
+		}
 		inmem = s->threshold - s->size;
 		if (inmem > n)
 			inmem = n;
