@@ -442,3 +442,15 @@ ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) * *out)
 	*out = sk;
 	return 0;
 }
+
+int
+ks_load_trust(struct keystore *ks)
+{
+	int r;
+
+	if (ks->anchors == NULL && (r = ks_load_certs(ks, KS_ROLE_ANCHOR, &ks->anchors)) != 0)
+		return r;
+	if (ks->inter == NULL && (r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &ks->inter)) != 0)
+		return r;
+	return 0;
+}

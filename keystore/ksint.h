@@ -54,6 +54,9 @@ int ks_audit(struct keystore *ks, const char *action, const char *detail) SG_WUR
 void ks_cache_flush(struct keystore *ks);
 /* Lowercase hex SHA-256 of the certificate's DER. */
 void ks_fingerprint(X509 *cert, char out[65]);
+/* Loads the anchors and CA certificates into the handle's cache if
+ * needed (ks->anchors, ks->inter). Lock held. */
+int ks_load_trust(struct keystore *ks) SG_WUR;
 /* Loads all anchors (roles) as X509s. Lock held. */
 int ks_load_certs(struct keystore *ks, enum ks_role role, STACK_OF(X509) * *out) SG_WUR;
 

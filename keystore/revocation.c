@@ -424,10 +424,7 @@ keystore_check_revocation(struct keystore *ks, X509 *cert, STACK_OF(X509) * chai
 	pthread_mutex_lock(&ks->lock);
 	if (mem_cached(ks, fp, now, out))
 		goto out;
-	if ((ks->anchors == NULL &&
-	        (r = ks_load_certs(ks, KS_ROLE_ANCHOR, &ks->anchors)) != 0) ||
-	    (ks->inter == NULL &&
-	        (r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &ks->inter)) != 0))
+	if ((r = ks_load_trust(ks)) != 0)
 		goto out;
 	if ((issuer = find_issuer(ks, cert, chain)) == NULL) {
 		snprintf(out->text, sizeof(out->text), "revocation unknown: issuer not found");
@@ -462,10 +459,7 @@ keystore_import_crl(
 	int r = 0, i, j;
 
 	pthread_mutex_lock(&ks->lock);
-	if ((ks->anchors == NULL &&
-	        (r = ks_load_certs(ks, KS_ROLE_ANCHOR, &ks->anchors)) != 0) ||
-	    (ks->inter == NULL &&
-	        (r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &ks->inter)) != 0))
+	if ((r = ks_load_trust(ks)) != 0)
 		goto out;
 	for (j = 0; j < 2 && issuer == NULL; j++) {
 		STACK_OF(X509) *l = j ? ks->anchors : ks->inter;
@@ -501,10 +495,7 @@ keystore_update_crls(
 	pthread_mutex_lock(&ks->lock);
 	if ((r = ks_load_certs(ks, KS_ROLE_OWN, &certs)) != 0)
 		goto out;
-	if ((ks->anchors == NULL &&
-	        (r = ks_load_certs(ks, KS_ROLE_ANCHOR, &ks->anchors)) != 0) ||
-	    (ks->inter == NULL &&
-	        (r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &ks->inter)) != 0))
+	if ((r = ks_load_trust(ks)) != 0)
 		goto out;
 	for (i = 0; i < sk_X509_num(certs); i++) {
 		X509 *c = sk_X509_value(certs, i), *issuer = find_issuer(ks, c, NULL);

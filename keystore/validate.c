@@ -155,10 +155,7 @@ verify_path(
 	X509_STORE_CTX *ctx = NULL;
 	int r, i;
 
-	if ((ks->anchors == NULL &&
-	        (r = ks_load_certs(ks, KS_ROLE_ANCHOR, &ks->anchors)) != 0) ||
-	    (ks->inter == NULL &&
-	        (r = ks_load_certs(ks, KS_ROLE_INTERMEDIATE, &ks->inter)) != 0))
+	if ((r = ks_load_trust(ks)) != 0)
 		return r;
 	r = SG_ERR_CRYPTO;
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||

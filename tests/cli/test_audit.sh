@@ -3,27 +3,8 @@
 # accept an intact log and detect an edited, a deleted and a reordered
 # entry (regulation R9).  The database is tampered with sqlite3 directly.
 set -u
-cd "$(dirname "$0")/../.."
-B=${BUILD:-build}
-CTL=$B/segelctl
-PKI="$PWD/$B/pki"
-W=$(mktemp -d /tmp/segel-audit.XXXXXX)
-chmod 755 "$W"
-trap 'rm -rf "$W"' EXIT
-pass=0
-fail=0
-t() { # description, expected exit code, grep pattern, command...
-	local d=$1 want=$2 pat=$3 out rc
-	shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" = "$want" ] && printf '%s' "$out" | grep -q "$pat"; then
-		pass=$((pass + 1)); echo "ok   - $d"
-	else
-		fail=$((fail + 1)); echo "FAIL - $d (rc=$rc: $out)"
-	fi
-}
-tests/pki/gen-pki.sh "$PKI" >/dev/null || exit 1
+. "$(dirname "$0")/lib.sh"
+cli_init audit
 
 fresh() { # dir: a store with several audited changes
 	"$CTL" init --dir "$1" --domain kota.go.id >/dev/null
@@ -54,6 +35,4 @@ fresh "$W/forge"
 db "$W/forge" "UPDATE audit SET actor = 'nobody', hash = 'x' WHERE id = 1"
 t "a re-hashed forgery breaks the next link" 3 "entry [12]" "$CTL" -c "$W/forge/segel.conf" audit verify
 
-echo "audit $pass $fail" >>"$B/results.txt"
-echo "audit tests: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_done audit

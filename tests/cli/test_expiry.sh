@@ -4,27 +4,8 @@
 # `cert notify-expiring` sends each owner (and the admin) a notice through
 # sendmail(1) -- here a stand-in that records what it was given.
 set -u
-cd "$(dirname "$0")/../.."
-B=${BUILD:-build}
-CTL=$B/segelctl
-PKI="$PWD/$B/pki"
-W=$(mktemp -d /tmp/segel-expiry.XXXXXX)
-chmod 755 "$W"
-trap 'rm -rf "$W"' EXIT
-pass=0
-fail=0
-t() { # description, expected exit code, grep pattern, command...
-	local d=$1 want=$2 pat=$3 out rc
-	shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" = "$want" ] && printf '%s' "$out" | grep -q -- "$pat"; then
-		pass=$((pass + 1)); echo "ok   - $d"
-	else
-		fail=$((fail + 1)); echo "FAIL - $d (rc=$rc: $out)"
-	fi
-}
-tests/pki/gen-pki.sh "$PKI" >/dev/null || exit 1
+. "$(dirname "$0")/lib.sh"
+cli_init expiry
 # the demo certificates end on 2035-12-31: a horizon from now to then
 days=$(( ($(date -d 2036-01-01 +%s) - $(date +%s)) / 86400 + 1 ))
 short=$(( days - 30 ))
@@ -53,6 +34,4 @@ t "sendmail got alice and the admin as recipients" 0 "ARGS: -oi -f segel@kota.go
 t "the notice says when, in Indonesian" 0 "Sertifikat elektronik untuk alice@kota.go.id berakhir pada 2035-12-31" cat "$W/sent.txt"
 t "only own certificates get notices (not carol)" 0 "^none$" sh -c "grep -q carol '$W/sent.txt' || echo none"
 
-echo "expiry $pass $fail" >>"$B/results.txt"
-echo "expiry tests: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_done expiry

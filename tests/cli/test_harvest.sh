@@ -3,27 +3,8 @@
 # a trust anchor is stored (with its SMIMECapabilities and the validated
 # intermediates); nothing unverified is ever stored.
 set -u
-cd "$(dirname "$0")/../.."
-B=${BUILD:-build}
-CTL=$B/segelctl
-PKI="$PWD/$B/pki"
-W=$(mktemp -d /tmp/segel-harvest.XXXXXX)
-chmod 755 "$W"
-trap 'rm -rf "$W"' EXIT
-pass=0
-fail=0
-t() { # description, expected exit code, grep pattern, command...
-	local d=$1 want=$2 pat=$3 out rc
-	shift 3
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" = "$want" ] && printf '%s' "$out" | grep -q "$pat"; then
-		pass=$((pass + 1)); echo "ok   - $d"
-	else
-		fail=$((fail + 1)); echo "FAIL - $d (rc=$rc: $out)"
-	fi
-}
-tests/pki/gen-pki.sh "$PKI" >/dev/null || exit 1
+. "$(dirname "$0")/lib.sh"
+cli_init harvest
 count() { sqlite3 "$W/h/data/keystore.db" "select count(*) from certs where $1"; }
 
 # a message signed by Segel for alice, in another keystore
@@ -53,6 +34,4 @@ t "stored as a harvested correspondent with capabilities" 0 "^1$" count "role='c
 t "the validated intermediate is stored too" 0 "^1$" count "role='intermediate'"
 t "the harvested certificate is usable for encryption" 0 "usable for encryption" "$CTL" -c "$H" cert check "$PKI/alice.pem" --use encrypt --address alice@kota.go.id
 
-echo "harvest $pass $fail" >>"$B/results.txt"
-echo "harvest tests: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_done harvest
