@@ -25,7 +25,7 @@ openssl cms -sign -signer "$PKI/expired.pem" -inkey "$PKI/expired.key" -certfile
 "$CTL" init --dir "$W/h" --domain partner.example >/dev/null
 H="$W/h/segel.conf"
 "$CTL" -c "$H" trust add "$PKI/ca.pem" >/dev/null
-t "tampered message: refused" 3 "refused: signature does not verify" "$CTL" -c "$H" cert harvest "$W/tampered.eml"
+t "tampered message: refused" 3 "refused: .*signature does not verify" "$CTL" -c "$H" cert harvest "$W/tampered.eml"
 t "untrusted root: refused" 3 "refused" "$CTL" -c "$H" cert harvest "$W/untrusted.eml"
 t "expired signer: refused" 3 "refused" "$CTL" -c "$H" cert harvest "$W/expired.eml"
 t "nothing unverified was stored" 0 "^1$" count "1"
