@@ -81,8 +81,8 @@ static const char *const migrations[] = {
     "ALTER TABLE certs ADD COLUMN key_usage TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE certs ADD COLUMN eku TEXT NOT NULL DEFAULT '';",
     /* 4: what a harvested correspondent advertised (SMIMECapabilities DER) */
-    "ALTER TABLE certs ADD COLUMN smime_caps BLOB;"
-    "ALTER TABLE certs ADD COLUMN caps_seen INTEGER;",
+    ("ALTER TABLE certs ADD COLUMN smime_caps BLOB;"
+     "ALTER TABLE certs ADD COLUMN caps_seen INTEGER;"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

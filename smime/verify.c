@@ -136,6 +136,8 @@ sm_verify_primary(const struct sm_verify_result *r)
 }
 
 /* Formats into dst and keeps only printable ASCII: details quote senders. */
+static void vformat(char *dst, size_t len, const char *fmt, va_list ap) SG_PRINTF(3, 0);
+
 static void
 vformat(char *dst, size_t len, const char *fmt, va_list ap)
 {

@@ -37,6 +37,8 @@
 #include "util/secfile.h"
 #include "util/secmem.h"
 
+static void usage(void) __attribute__((noreturn));
+
 static void
 usage(void)
 {

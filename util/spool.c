@@ -111,6 +111,8 @@ sg_spool_write(struct sg_spool *s, const void *data, size_t n)
 
 	if (n > s->max || s->size > s->max - n)
 		return SG_ERR_LIMIT;
+	if (n == 0)
+		return 0;
 	if (s->size < s->threshold) {
 		inmem = s->threshold - s->size;
 		if (inmem > n)
