@@ -169,23 +169,37 @@ rm -f "$W/100m.eml" "$W/25m.eml"
 echo "== 100 MB message: worker peak RSS $((HWM100 / 1024)) MiB"
 
 # --- 5. Postfix end to end ---------------------------------------------------------
-e2e_rate() { # milter-socket-or-empty -> msgs/s for COUNT 10 KB messages
-	local count=$(n 1000) t0 t1
+e2e_rate() { # name milter-socket-or-empty -> msgs/s for COUNT 10 KB messages
+	local count=$(n 2000) t0 t1 warm=100
 	pf_setup "$W/pf$1" "${2:-}"
+	# no flow control (it sleeps up to 1 s per message when the queue is
+	# busy, which measures Postfix's throttle, not the milter)
+	pf_set in_flow_delay=0s default_process_limit=200
 	sink_start
 	pf_start
+	# warm-up: Postfix starts its delivery agents on first use
+	smtp-source -s 8 -m "$warm" -l 10240 -f alice@kota.go.id -t carol@partner.example \
+		"127.0.0.1:$INBOUND_PORT" >/dev/null 2>&1
+	wait_until 120 _delivered_at_least "$warm"
 	t0=$(date +%s.%N)
 	smtp-source -s 8 -m "$count" -l 10240 -f alice@kota.go.id -t carol@partner.example \
 		"127.0.0.1:$INBOUND_PORT" >/dev/null 2>&1
-	wait_until 300 _delivered_at_least "$count"
+	wait_until 600 _delivered_at_least "$((count + warm))"
 	t1=$(date +%s.%N)
 	pf_stop
 	sink_stop
 	awk -v a="$t0" -v b="$t1" -v n="$count" 'BEGIN { printf "%.1f", n / (b - a) }'
 }
-PF_ALONE=$(e2e_rate a "")
-PF_SEGEL=$(e2e_rate b "inet:$SEGEL_PORT@127.0.0.1")
-echo "== Postfix end to end, 10 KB, 8 sessions: alone $PF_ALONE msgs/s, with Segel $PF_SEGEL msgs/s"
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+# two rounds in alternating order; the better of each
+A1=$(e2e_rate a1 "")
+S1=$(e2e_rate s1 "inet:$SEGEL_PORT@127.0.0.1")
+S2=$(e2e_rate s2 "inet:$SEGEL_PORT@127.0.0.1")
+A2=$(e2e_rate a2 "")
+PF_ALONE=$(best "$A1" "$A2")
+PF_SEGEL=$(best "$S1" "$S2")
+echo "== Postfix end to end, 10 KB, 8 sessions, $(n 2000) messages after a warm-up:" \
+	"alone $A1 / $A2 msgs/s, with Segel $S1 / $S2 msgs/s (best of each used)"
 stop_all
 
 # --- 6. targets ------------------------------------------------------------------------
