@@ -18,6 +18,14 @@ for h in tests/fuzz/fuzz_*.c; do
 	mkdir -p "$corpus"
 	case $name in
 	fuzz_config) cp tests/fuzz/corpus/config/* conf/segel.conf "$corpus/" 2>/dev/null ;;
+	fuzz_verify)
+		# seeds: real signed, tampered and malformed messages from three tools
+		if [ ! -f "$F/corpus-verify/manifest.txt" ]; then
+			tests/pki/gen-pki.sh "$F/pki" >/dev/null &&
+				tests/corpus/gen-corpus.sh "$F/corpus-verify" "$F/pki" >/dev/null 2>&1
+		fi
+		cp "$F"/corpus-verify/*.eml tests/fuzz/corpus/mime/* "$corpus/" 2>/dev/null
+		;;
 	*) cp tests/fuzz/corpus/mime/* "$corpus/" 2>/dev/null ;;
 	esac
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
