@@ -82,9 +82,14 @@ $(B)/noop-milter: tests/bench/noop.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) $(LDFLAGS) -o $@ $< -lmilter -lpthread
 
+# failure injection: our allocations and the OpenSSL calls of the signing path
+FAULT_WRAPS := malloc calloc realloc CMS_sign CMS_add1_signer CMS_dataInit CMS_add1_cert \
+	CMS_add_smimecap EVP_PKEY_sign i2d_CMS_ContentInfo RAND_bytes
+$(B)/tests/faults_test: TEST_LDFLAGS = $(foreach f,$(FAULT_WRAPS),-Wl,--wrap=$(f))
+
 $(B)/tests/%_test: tests/unit/%_test.c $(B)/libsegel.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libsegel.a -lcmocka -lmilter $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_LDFLAGS) -o $@ $< $(B)/libsegel.a -lcmocka -lmilter $(LIBS)
 
 deps:
 	@tests/install-deps.sh

@@ -125,7 +125,7 @@ header_value(const struct sg_buf *h, const char *name, struct sg_buf *val)
 {
 	const char *s = sg_buf_str(h), *end = s + h->len, *line = s;
 	size_t nl = strlen(name);
-	int found = 0;
+	int found = 0, r;
 
 	while (line < end) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
@@ -138,12 +138,13 @@ header_value(const struct sg_buf *h, const char *name, struct sg_buf *val)
 			return SG_ERR_MALFORMED; /* the field appears twice */
 		if (!found && is_name) {
 			found = 1;
-			if (sg_buf_put(val, line + nl + 1,
-			        (size_t)((eol ? eol : end) - line) - nl - 1))
-				return SG_ERR_LIMIT;
+			if ((r = sg_buf_put(val, line + nl + 1,
+			         (size_t)((eol ? eol : end) - line) - nl - 1)) != 0)
+				return r; /* SG_ERR_LIMIT or SG_ERR_NOMEM */
 		} else if (found == 1 && (*line == ' ' || *line == '\t')) {
-			if (sg_buf_put(val, line, (size_t)((eol ? eol : end) - line)))
-				return SG_ERR_LIMIT;
+			if ((r = sg_buf_put(val, line, (size_t)((eol ? eol : end) - line))) !=
+			    0)
+				return r;
 		} else if (found == 1) {
 			found = 2;
 		}
@@ -162,6 +163,10 @@ end_headers(struct scan *sc, size_t hdr_end, size_t body_off)
 	p->hdr_end = hdr_end;
 	sg_buf_init(&v, sc->lim->max_header_size);
 	r = header_value(&sc->hdr, "Content-Type", &v);
+	if (r == SG_ERR_NOMEM) {
+		sg_buf_free(&v);
+		return r; /* a resource problem, not a verdict on the message */
+	}
 	if (r < 0 || sm_ctype_parse(r == 1 ? sg_buf_str(&v) : NULL, &p->ct) != 0) {
 		sg_buf_free(&v);
 		return fail(sc, SG_ERR_MALFORMED,
@@ -177,6 +182,8 @@ end_headers(struct scan *sc, size_t hdr_end, size_t body_off)
 	r = header_value(&sc->hdr, "Content-Transfer-Encoding", &v);
 	p->cte = r == 1 ? sm_cte_parse(sg_buf_str(&v)) : SM_CTE_NONE;
 	sg_buf_free(&v);
+	if (r == SG_ERR_NOMEM)
+		return r;
 	if (r < 0)
 		return fail(
 		    sc, SG_ERR_MALFORMED, "part with two Content-Transfer-Encoding fields");
@@ -294,8 +301,10 @@ on_line(struct scan *sc, const unsigned char *l, size_t len, int complete, size_
 		r = sg_buf_put(&sc->hdr, l, n);
 		if (r == 0 && complete)
 			r = sg_buf_put(&sc->hdr, "\n", 1);
+		if (r == SG_ERR_LIMIT)
+			return fail(sc, r, "MIME part header block too large");
 		if (r != 0)
-			return fail(sc, SG_ERR_LIMIT, "MIME part header block too large");
+			return r;
 		if (memchr(l, 0, n) != NULL || has_high_bit(l, n))
 			sc->t->parts[sc->cur].hdr_8bit = 1;
 	} else {

@@ -144,8 +144,12 @@ add_key_preference(CMS_SignerInfo *si, X509 *cert)
 		goto out;
 	inner = (size_t)nl + (size_t)sl;
 	hl = inner < 128 ? 2 : inner < 256 ? 3 : 4;
-	if (inner > 65535 || (der = malloc(hl + inner)) == NULL) {
+	if (inner > 65535) {
 		r = SG_ERR_LIMIT;
+		goto out;
+	}
+	if ((der = malloc(hl + inner)) == NULL) {
+		r = SG_ERR_NOMEM;
 		goto out;
 	}
 	der[i++] = 0xa0;
