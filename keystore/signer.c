@@ -183,6 +183,9 @@ keystore_get_signer(struct keystore *ks, const char *addr, time_t now, struct ks
 		else if (r == SG_ERR_BAD_PASSPHRASE)
 			snprintf(why, whylen,
 			    "the master passphrase does not open the key of %s", addr);
+		else if (r == SG_ERR_STORE)
+			snprintf(why, whylen, "the keystore database cannot be read (%s)",
+			    sqlite3_errmsg(ks->db));
 		goto out;
 	}
 	if (e->validated_at <= now && now < e->valid_until && e->chain != NULL) {

@@ -226,7 +226,7 @@ serve_identity(struct rd *in, struct sg_buf *out)
 	else if (r != 0) {
 		cls = SIGNER_ERROR;
 		if (why[0] == '\0')
-			snprintf(why, sizeof(why), "keystore: %s", sg_strerror(r));
+			snprintf(why, sizeof(why), "%s", sg_strerror(r));
 	} else if (S.cfg->revocation_check) {
 		r = keystore_check_revocation(S.ks, s->s.cert, s->s.chain, time(NULL), 1,
 		    (long)S.cfg->revocation_timeout, &rv);

@@ -67,7 +67,7 @@ fi
 
 # --- keystore ---------------------------------------------------------------
 "$CTL" -c "$CONF" trust add "$PKI/ca.pem" >/dev/null
-for u in alice bob dave revoked; do
+for u in alice bob dave revoked walikota; do
 	"$CTL" -c "$CONF" keystore import "$PKI/$u.p12" --passphrase-file "$PKI/$u.pass" >/dev/null ||
 		bad "import $u.p12"
 done
@@ -77,10 +77,12 @@ check "keystore list --json names alice" sh -c "'$CTL' -c '$CONF' keystore list 
 
 # --- running milter ---------------------------------------------------------
 start_milter() {
+	local before
+	before=$(grep -c "worker ready" "$W/milter.log" 2>/dev/null || true)
 	$VG ${VG:+--log-file=$W/vg.%p.log} "$MILTER" -f -c "$CONF" -p "$SOCK" 2>>"$W/milter.log" &
 	SUP=$!
 	for _ in $(seq $WAIT); do
-		grep -q "worker ready" "$W/milter.log" 2>/dev/null && return 0
+		[ "$(grep -c "worker ready" "$W/milter.log" 2>/dev/null)" -gt "${before:-0}" ] && return 0
 		sleep 0.1
 	done
 	echo "milter did not start:"
@@ -150,6 +152,33 @@ if [ "$(id -u)" = 0 ] && getent passwd segel >/dev/null; then
 	check "worker runs as the segel user (uid $wuid)" test "$wuid" = "$(id -u segel)"
 fi
 
+# spool disk full: the message is deferred (4xx), never lost or passed unsigned
+if [ -z "$VG" ] && [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k,mode=0700 tmpfs "$W/cfg/spool" 2>/dev/null; then
+	getent passwd segel >/dev/null && chown segel "$W/cfg/spool"
+	{
+		printf 'From: alice@kota.go.id\r\nTo: carol@partner.example\r\nSubject: full\r\n\r\n'
+		head -c 1500000 /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+	} >"$W/full.eml"
+	mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example "$W/full.eml" >"$W/full.res"
+	check "spool disk full: tempfail (451)" grep -q "code=451" "$W/full.res"
+	check "spool disk full: a clear log line" grep -q "internal-error.*cannot store the message: system error" "$W/milter.log"
+	umount "$W/cfg/spool"
+	mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example -o "$W/full2.out" "$W/a.eml" >/dev/null
+	check "after the disk has room again, mail is signed" signed "$W/full2.out"
+fi
+
+# corrupt keystore: tempfail with a clear log line
+if [ -z "$VG" ]; then
+	# corrupt keystore: a page of garbage in the middle of the file
+	cp "$W/cfg/data/keystore.db" "$W/keystore.good"
+	dd if=/dev/urandom of="$W/cfg/data/keystore.db" bs=4096 seek=1 count=64 conv=notrunc 2>/dev/null
+	msg "$W/wk.eml" walikota@kota.go.id
+	mtc -a walikota@kota.go.id -f walikota@kota.go.id -r carol@partner.example "$W/wk.eml" >"$W/corrupt.res"
+	check "keystore corrupt: tempfail (451)" grep -q "code=451" "$W/corrupt.res"
+	check "keystore corrupt: a clear log line" grep -q "result=tempfail reason=internal-error from=walikota@kota.go.id.*keystore" "$W/milter.log"
+	cp "$W/keystore.good" "$W/cfg/data/keystore.db"
+fi
+
 # key custody: the worker cannot open the keystore and holds no key
 if [ -z "$VG" ] && [ "$(id -u)" = 0 ] && getent passwd segel >/dev/null; then
 	# alice signs now, so her key is loaded in the signer (the positive control)
@@ -210,6 +239,19 @@ refused_start() { # description, pattern
 	fi
 }
 sed -i '/nonsense here/d' "$CONF"
+# keystore locked: the master passphrase no longer opens the keys
+if [ -z "$VG" ]; then
+	cp "$W/cfg/master.key" "$W/master.good"
+	printf 'not-the-master-passphrase\n' >"$W/cfg/master.key"
+	start_milter
+	mtc -a alice@kota.go.id -f alice@kota.go.id -r carol@partner.example "$W/a.eml" >"$W/lock.res"
+	check "keystore locked (wrong master passphrase): tempfail (451)" grep -q "code=451" "$W/lock.res"
+	check "keystore locked: a clear log line" grep -q "result=tempfail reason=internal-error from=alice@kota.go.id.*master passphrase does not open the key of alice@kota.go.id" "$W/milter.log"
+	kill "$SUP" 2>/dev/null
+	wait "$SUP" 2>/dev/null
+	SUP=""
+	cp "$W/master.good" "$W/cfg/master.key"
+fi
 chmod 644 "$W/cfg/data/keystore.db"
 refused_start "keystore file mode 0644: start-up refused" "keystore.db: mode 0644 .*must be owned by this user or root with mode 0600"
 chmod 600 "$W/cfg/data/keystore.db"
