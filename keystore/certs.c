@@ -25,21 +25,6 @@
 #define SCRYPT_R 8
 #define SCRYPT_P 1
 
-static int
-begin(struct keystore *ks)
-{
-	return ks_exec(ks, "BEGIN IMMEDIATE");
-}
-
-static int
-finish(struct keystore *ks, int r)
-{
-	if (r == 0 && ks_exec(ks, "COMMIT") == 0)
-		return 0;
-	(void)ks_exec(ks, "ROLLBACK");
-	return r ? r : SG_ERR_STORE;
-}
-
 /*
  * A CA already stored as an untrusted certificate (it came in a PKCS#12
  * bundle, say) becomes an anchor; one that already is gives SG_ERR_EXISTS.
@@ -76,11 +61,11 @@ keystore_add_anchor(struct keystore *ks, X509 *ca)
 	if (X509_check_ca(ca) == 0 || X509_check_issued(ca, ca) != X509_V_OK)
 		return SG_ERR_CERT_UNUSABLE;
 	pthread_mutex_lock(&ks->lock);
-	if ((r = begin(ks)) == 0) {
+	if ((r = ks_begin(ks)) == 0) {
 		r = ks_insert_cert(ks, ca, KS_ROLE_ANCHOR, "trust-add", &id);
 		if (r == SG_ERR_EXISTS)
 			r = promote_to_anchor(ks, id);
-		r = finish(ks, r);
+		r = ks_finish(ks, r);
 	}
 	ks_cache_flush(ks);
 	pthread_mutex_unlock(&ks->lock);
@@ -94,8 +79,8 @@ keystore_add_cert(struct keystore *ks, X509 *cert, const char *source)
 	int r;
 
 	pthread_mutex_lock(&ks->lock);
-	if ((r = begin(ks)) == 0)
-		r = finish(ks,
+	if ((r = ks_begin(ks)) == 0)
+		r = ks_finish(ks,
 		    ks_insert_cert(ks, cert,
 		        X509_check_ca(cert) ? KS_ROLE_INTERMEDIATE : KS_ROLE_CORRESPONDENT,
 		        source, &id));
@@ -205,16 +190,8 @@ keystore_import_p12(struct keystore *ks, const unsigned char *der, size_t len,
 		goto out;
 	}
 	pthread_mutex_lock(&ks->lock);
-	if ((r = begin(ks)) == 0) {
-		r = ks_insert_cert(ks, cert, KS_ROLE_OWN, "p12", &id);
-		if (r == SG_ERR_EXISTS) {
-			/* re-import: make sure the row is "own" and replace the key */
-			char sql[96];
-
-			snprintf(
-			    sql, sizeof(sql), "UPDATE certs SET role='own' WHERE id=%lld", id);
-			r = ks_exec(ks, sql);
-		}
+	if ((r = ks_begin(ks)) == 0) {
+		r = ks_insert_own(ks, cert, "p12", &id);
 		if (r == 0)
 			r = store_key(ks, id, key);
 		for (i = 0; r == 0 && ca && i < sk_X509_num(ca); i++) {
@@ -226,7 +203,7 @@ keystore_import_p12(struct keystore *ks, const unsigned char *der, size_t len,
 			if (r == SG_ERR_EXISTS)
 				r = 0;
 		}
-		r = finish(ks, r);
+		r = ks_finish(ks, r);
 	}
 	ks_cache_flush(ks);
 	pthread_mutex_unlock(&ks->lock);
@@ -305,7 +282,7 @@ keystore_remove(struct keystore *ks, long long id)
 	int r;
 
 	pthread_mutex_lock(&ks->lock);
-	if ((r = begin(ks)) != 0)
+	if ((r = ks_begin(ks)) != 0)
 		goto out;
 	r = SG_ERR_STORE;
 	if (sqlite3_prepare_v2(ks->db,
@@ -330,7 +307,7 @@ keystore_remove(struct keystore *ks, long long id)
 	r = ks_audit(ks, "cert-remove", detail);
 done:
 	sqlite3_finalize(st);
-	r = finish(ks, r);
+	r = ks_finish(ks, r);
 out:
 	ks_cache_flush(ks);
 	pthread_mutex_unlock(&ks->lock);
@@ -352,7 +329,7 @@ keystore_harvest(struct keystore *ks, X509 *cert, STACK_OF(X509) * extra,
 		r = SG_ERR_CERT_UNUSABLE;
 		goto out;
 	}
-	if ((r = begin(ks)) != 0)
+	if ((r = ks_begin(ks)) != 0)
 		goto out;
 	r = ks_insert_cert(ks, cert, KS_ROLE_CORRESPONDENT, "harvested", &id);
 	if (r == SG_ERR_EXISTS)
@@ -379,7 +356,7 @@ keystore_harvest(struct keystore *ks, X509 *cert, STACK_OF(X509) * extra,
 			sqlite3_finalize(st);
 		}
 	}
-	r = finish(ks, r);
+	r = ks_finish(ks, r);
 	ks_cache_flush(ks);
 out:
 	pthread_mutex_unlock(&ks->lock);

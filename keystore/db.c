@@ -454,3 +454,31 @@ ks_load_trust(struct keystore *ks)
 		return r;
 	return 0;
 }
+
+int
+ks_begin(struct keystore *ks)
+{
+	return ks_exec(ks, "BEGIN IMMEDIATE");
+}
+
+int
+ks_finish(struct keystore *ks, int r)
+{
+	if (r == 0 && ks_exec(ks, "COMMIT") == 0)
+		return 0;
+	(void)ks_exec(ks, "ROLLBACK");
+	return r ? r : SG_ERR_STORE;
+}
+
+int
+ks_insert_own(struct keystore *ks, X509 *cert, const char *source, long long *id)
+{
+	char sql[96];
+	int r = ks_insert_cert(ks, cert, KS_ROLE_OWN, source, id);
+
+	if (r != SG_ERR_EXISTS)
+		return r;
+	/* re-import: make sure the row is "own"; the caller replaces the key */
+	snprintf(sql, sizeof(sql), "UPDATE certs SET role='own' WHERE id=%lld", *id);
+	return ks_exec(ks, sql);
+}

@@ -43,6 +43,12 @@ struct keystore {
 	char *pkcs11_pin;
 };
 
+/* Starts a write transaction; ks_finish() commits when r is 0 and rolls
+ * back otherwise, returning r (or SG_ERR_STORE if the commit failed). */
+int ks_begin(struct keystore *ks) SG_WUR;
+int ks_finish(struct keystore *ks, int r) SG_WUR;
+/* ks_insert_cert() as an own certificate; an existing row becomes own. */
+int ks_insert_own(struct keystore *ks, X509 *cert, const char *source, long long *id) SG_WUR;
 /* Runs sql (no rows expected); SG_ERR_STORE on failure. Lock held. */
 int ks_exec(struct keystore *ks, const char *sql);
 /* Inserts cert with role/source; *id gets its row id (existing or new). */

@@ -101,15 +101,9 @@ keystore_import_pkcs11(
 	}
 	EVP_PKEY_free(key);
 	pthread_mutex_lock(&ks->lock);
-	if ((r = ks_exec(ks, "BEGIN IMMEDIATE")) != 0)
+	if ((r = ks_begin(ks)) != 0)
 		goto unlock;
-	r = ks_insert_cert(ks, cert, KS_ROLE_OWN, "pkcs11", &id);
-	if (r == SG_ERR_EXISTS) {
-		char sql[96];
-
-		snprintf(sql, sizeof(sql), "UPDATE certs SET role='own' WHERE id=%lld", id);
-		r = ks_exec(ks, sql);
-	}
+	r = ks_insert_own(ks, cert, "pkcs11", &id);
 	if (r == 0) {
 		r = SG_ERR_STORE;
 		if (sqlite3_prepare_v2(ks->db,
@@ -123,10 +117,7 @@ keystore_import_pkcs11(
 			sqlite3_finalize(st);
 		}
 	}
-	if (r == 0 && ks_exec(ks, "COMMIT") == 0)
-		goto unlock;
-	ks_exec(ks, "ROLLBACK");
-	r = r ? r : SG_ERR_STORE;
+	r = ks_finish(ks, r);
 unlock:
 	ks_cache_flush(ks);
 	pthread_mutex_unlock(&ks->lock);

@@ -235,14 +235,14 @@ crl_store(struct keystore *ks, X509_CRL *crl, const char *url)
 	nu = X509_CRL_get0_nextUpdate(crl)
 	    ? ks_asn1_time(X509_CRL_get0_nextUpdate(crl))
 	    : ks_asn1_time(X509_CRL_get0_lastUpdate(crl)) + 86400;
-	if (ks_exec(ks, "BEGIN IMMEDIATE") != 0)
+	if (ks_begin(ks) != 0)
 		goto out;
 	if (sqlite3_prepare_v2(ks->db,
 	        "INSERT OR REPLACE INTO crls(issuer, url, der, this_update, next_update, "
 	        "fetched)"
 	        " VALUES (?,?,?,?,?,?)",
 	        -1, &st, NULL) != SQLITE_OK) {
-		ks_exec(ks, "ROLLBACK");
+		r = ks_finish(ks, SG_ERR_STORE);
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -257,10 +257,7 @@ crl_store(struct keystore *ks, X509_CRL *crl, const char *url)
 	    sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)));
 	if (r == 0)
 		r = ks_audit(ks, "crl-update", detail);
-	if (r == 0 && ks_exec(ks, "COMMIT") == 0)
-		goto out;
-	ks_exec(ks, "ROLLBACK");
-	r = r ? r : SG_ERR_STORE;
+	r = ks_finish(ks, r);
 out:
 	OPENSSL_free(der);
 	return r;

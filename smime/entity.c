@@ -29,28 +29,6 @@ enc_name(int enc)
 	}
 }
 
-/* Writes "name: value" with any LF or CRLF in value made CRLF. */
-static int
-put_field(struct sm_sink *out, const char *name, const char *value)
-{
-	const char *p;
-	int r;
-
-	if ((r = sm_sink_puts(out, name)) != 0 || (r = sm_sink_puts(out, ": ")) != 0)
-		return r;
-	for (p = value; *p != '\0'; p++) {
-		if (*p == '\r')
-			continue;
-		if (*p == '\n')
-			r = sm_sink_put(out, "\r\n", 2);
-		else
-			r = sm_sink_put(out, p, 1);
-		if (r != 0)
-			return r;
-	}
-	return sm_sink_put(out, "\r\n", 2);
-}
-
 static int
 top_headers(const struct sm_msg *m, const struct sm_part *p, struct sm_sink *out)
 {
@@ -65,7 +43,7 @@ top_headers(const struct sm_msg *m, const struct sm_part *p, struct sm_sink *out
 		if (p->enc != SM_ENC_KEEP && strcasecmp(name, "Content-Transfer-Encoding") == 0)
 			continue;
 		any_ct |= strcasecmp(name, "Content-Type") == 0;
-		if ((r = put_field(out, name, sm_msg_header_value(m, i))) != 0)
+		if ((r = sm_put_field(out, name, sm_msg_header_value(m, i))) != 0)
 			return r;
 	}
 	if (!any_ct) {
@@ -76,7 +54,7 @@ top_headers(const struct sm_msg *m, const struct sm_part *p, struct sm_sink *out
 			return r;
 	}
 	if (p->enc != SM_ENC_KEEP)
-		return put_field(out, "Content-Transfer-Encoding", enc_name(p->enc));
+		return sm_put_field(out, "Content-Transfer-Encoding", enc_name(p->enc));
 	return 0;
 }
 
@@ -111,7 +89,7 @@ part_headers(const struct sg_spool *in, const struct sm_part *p, struct sm_sink 
 		goto out;
 	r = 0;
 	if (p->enc != SM_ENC_KEEP)
-		r = put_field(out, "Content-Transfer-Encoding", enc_name(p->enc));
+		r = sm_put_field(out, "Content-Transfer-Encoding", enc_name(p->enc));
 out:
 	free(rd);
 	return r;

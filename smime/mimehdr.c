@@ -239,3 +239,21 @@ sm_base64_write(struct sm_sink *out, const unsigned char *p, size_t n)
 	}
 	return 0;
 }
+
+int
+sm_put_field(struct sm_sink *out, const char *name, const char *value)
+{
+	const char *p;
+	int r;
+
+	if ((r = sm_sink_puts(out, name)) != 0 || (r = sm_sink_puts(out, ": ")) != 0)
+		return r;
+	for (p = value; *p != '\0'; p++) {
+		if (*p == '\r')
+			continue;
+		if ((r = *p == '\n' ? sm_sink_put(out, "\r\n", 2) : sm_sink_put(out, p, 1)) !=
+		    0)
+			return r;
+	}
+	return sm_sink_put(out, "\r\n", 2);
+}

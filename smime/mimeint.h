@@ -44,6 +44,8 @@ struct sm_sink {
 
 int sm_sink_put(struct sm_sink *s, const void *p, size_t n) SG_WUR;
 int sm_sink_puts(struct sm_sink *s, const char *str) SG_WUR;
+/* Writes "name: value" CRLF, with any LF or CRLF in value made CRLF. */
+int sm_put_field(struct sm_sink *out, const char *name, const char *value) SG_WUR;
 
 /* One MIME entity found by the scan, in document order. */
 struct sm_part {
@@ -87,6 +89,9 @@ int sm_base64_write(struct sm_sink *out, const unsigned char *p, size_t n) SG_WU
 
 /* The limits the message was created with. */
 const struct sm_limits *sm_msg_limits(const struct sm_msg *m);
+/* 1-based occurrence of header i among the fields with its name, as
+ * smfi_chgheader() counts them. */
+size_t sm_msg_occurrence(const struct sm_msg *m, size_t i);
 /* Records why an operation on m failed (copied, cut to fit). */
 void sm_msg_set_problem(struct sm_msg *m, const char *why);
 

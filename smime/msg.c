@@ -303,6 +303,16 @@ sm_msg_get(const struct sm_msg *m, const char *name, size_t nth)
 }
 
 size_t
+sm_msg_occurrence(const struct sm_msg *m, size_t i)
+{
+	size_t j, n = 0;
+
+	for (j = 0; j <= i && j < m->nhdrs; j++)
+		n += strcasecmp(m->hdrs[j].name, m->hdrs[i].name) == 0;
+	return n;
+}
+
+size_t
 sm_msg_count(const struct sm_msg *m, const char *name)
 {
 	size_t i, n = 0;

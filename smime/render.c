@@ -12,32 +12,13 @@ static int
 deleted(const struct sm_msg *m, const struct sm_output *o, size_t i)
 {
 	const char *name = sm_msg_header_name(m, i);
-	size_t j, occ = 0;
+	size_t j, occ = sm_msg_occurrence(m, i);
 
-	for (j = 0; j <= i; j++)
-		occ += strcasecmp(sm_msg_header_name(m, j), name) == 0;
 	for (j = 0; j < o->nedits; j++)
 		if (o->edits[j].op == SM_EDIT_DELETE && o->edits[j].index == occ &&
 		    strcasecmp(o->edits[j].name, name) == 0)
 			return 1;
 	return 0;
-}
-
-static int
-put_field(struct sm_sink *s, const char *name, const char *value)
-{
-	const char *p;
-	int r;
-
-	if ((r = sm_sink_puts(s, name)) != 0 || (r = sm_sink_puts(s, ": ")) != 0)
-		return r;
-	for (p = value; *p; p++) {
-		if (*p == '\r')
-			continue;
-		if ((r = *p == '\n' ? sm_sink_put(s, "\r\n", 2) : sm_sink_put(s, p, 1)) != 0)
-			return r;
-	}
-	return sm_sink_put(s, "\r\n", 2);
 }
 
 int
@@ -52,13 +33,13 @@ sm_output_render(const struct sm_msg *m, const struct sm_output *o, struct sg_sp
 	for (i = 0; i < sm_msg_header_count(m); i++) {
 		if (o && deleted(m, o, i))
 			continue;
-		if ((r = put_field(&s, sm_msg_header_name(m, i), sm_msg_header_value(m, i))) !=
-		    0)
+		if ((r = sm_put_field(
+		         &s, sm_msg_header_name(m, i), sm_msg_header_value(m, i))) != 0)
 			return r;
 	}
 	for (i = 0; o && i < o->nedits; i++)
 		if (o->edits[i].op == SM_EDIT_ADD &&
-		    (r = put_field(&s, o->edits[i].name, o->edits[i].value)) != 0)
+		    (r = sm_put_field(&s, o->edits[i].name, o->edits[i].value)) != 0)
 			return r;
 	if ((r = sm_sink_put(&s, "\r\n", 2)) != 0)
 		return r;

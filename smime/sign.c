@@ -450,20 +450,17 @@ put_signature(CMS_ContentInfo *cms, struct sm_sink *out)
 static int
 header_edits(const struct sm_msg *m, struct sm_output *o, const char *ctype)
 {
-	size_t i, j, n = sm_msg_header_count(m);
+	size_t i, n = sm_msg_header_count(m);
 	int r;
 
 	/* Delete Content-* fields, the last occurrence of each name first,
 	 * so the indexes of the others stay right. */
 	for (i = n; i-- > 0;) {
 		const char *name = sm_msg_header_name(m, i);
-		size_t occ = 0;
 
 		if (!sm_is_content_field(name))
 			continue;
-		for (j = 0; j <= i; j++)
-			occ += strcasecmp(sm_msg_header_name(m, j), name) == 0;
-		if ((r = add_edit(o, SM_EDIT_DELETE, name, occ, NULL)) != 0)
+		if ((r = add_edit(o, SM_EDIT_DELETE, name, sm_msg_occurrence(m, i), NULL)) != 0)
 			return r;
 	}
 	if (sm_msg_get(m, "MIME-Version", 0) == NULL &&

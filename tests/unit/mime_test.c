@@ -30,18 +30,6 @@
 
 static char spooldir[64];
 
-/* Counts mismatches in table tests so that every row is checked. */
-static int table_failures;
-
-#define CHECK_ROW(cond, ...)                                                                   \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			print_message(__VA_ARGS__);                                            \
-			print_message("\n");                                                   \
-			table_failures++;                                                      \
-		}                                                                              \
-	} while (0)
-
 /* --- the test PKI, loaded once on first use ----------------------------- */
 
 struct pki {

@@ -37,6 +37,18 @@
 
 #define TU_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Counts mismatches in table tests so that every row is checked. */
+static int table_failures __attribute__((unused));
+
+#define CHECK_ROW(cond, ...)                                                                   \
+	do {                                                                                   \
+		if (!(cond)) {                                                                 \
+			print_message(__VA_ARGS__);                                            \
+			print_message("\n");                                                   \
+			table_failures++;                                                      \
+		}                                                                              \
+	} while (0)
+
 /* Full path of a file of the test PKI ($SEGEL_PKI/name) into out. */
 static inline void
 tu_pki_path(const char *name, char *out, size_t outlen)
